@@ -1,0 +1,386 @@
+//! Compact JWS: decode, verify, sign (RFC 7515 / 7519), with the contract's checks.
+use crate::alg::{Alg, Family};
+use crate::claims::{self, Claims, VerifyOptions};
+use crate::error::{AuthError, Reason, Result};
+use crate::keys::{Key, KeySet, Material, Purpose};
+use crate::{b64, json};
+use hmac::{Mac, SimpleHmac};
+use serde_json::{Map, Value};
+
+/// Longest token accepted (contract section 1): bounds the work an attacker can cause.
+pub const MAX_TOKEN_LEN: usize = 64 * 1024;
+
+fn malformed(detail: &str) -> AuthError {
+    AuthError::token(Reason::Malformed, detail)
+}
+
+/// The parts of a compact JWS, decoded but not verified.
+struct Parts<'a> {
+    signing_input: &'a str,
+    header: Vec<u8>,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+fn split(token: &str) -> Result<Parts<'_>> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(AuthError::token(
+            Reason::TooLarge,
+            format!("the token is longer than {MAX_TOKEN_LEN} bytes"),
+        ));
+    }
+    let mut it = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        return Err(malformed("a compact JWS has exactly three dot-separated segments"));
+    };
+    let seg = |text: &str, name: &str| {
+        b64::decode(text)
+            .ok_or_else(|| malformed(&format!("the {name} segment is not unpadded base64url")))
+    };
+    Ok(Parts {
+        signing_input: &token[..h.len() + 1 + p.len()],
+        header: seg(h, "header")?,
+        payload: seg(p, "payload")?,
+        signature: seg(s, "signature")?,
+    })
+}
+
+fn object<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], name: &str) -> Result<T> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(malformed(&format!("the {name} is not a JSON object")));
+    }
+    json::parse(bytes).map_err(|e| match e {
+        AuthError::Token { reason: Reason::Malformed, .. } => {
+            malformed(&format!("the {name} is not valid JSON"))
+        }
+        other => other,
+    })
+}
+
+/// The protected header, with the members the contract gives meaning to.
+struct Header {
+    alg: Alg,
+    kid: Option<String>,
+}
+
+fn header(bytes: &[u8]) -> Result<Header> {
+    let h: Map<String, Value> = object(bytes, "header")?;
+    let alg = match h.get("alg") {
+        Some(Value::String(name)) if name.eq_ignore_ascii_case("none") => {
+            return Err(AuthError::token(Reason::AlgNone, "unsecured tokens are never accepted"))
+        }
+        Some(Value::String(name)) => Alg::from_name(name).ok_or_else(|| {
+            AuthError::token(
+                Reason::UnsupportedAlg,
+                format!("algorithm {} is not supported", json::quote(name)),
+            )
+        })?,
+        _ => return Err(malformed("the header has no \"alg\" string")),
+    };
+    if h.contains_key("crit") || h.get("b64") == Some(&Value::Bool(false)) {
+        return Err(AuthError::token(
+            Reason::CritUnsupported,
+            "no critical header extension is supported",
+        ));
+    }
+    // jku, x5u, jwk and x5c are ignored: a key never comes from the token itself.
+    let kid = match h.get("kid") {
+        None => None,
+        Some(Value::String(k)) => Some(k.clone()),
+        Some(_) => return Err(malformed("the header's \"kid\" is not a string")),
+    };
+    Ok(Header { alg, kid })
+}
+
+/// `jwt_decode`: header and payload JSON text of a structurally valid token, NOT verified.
+pub fn decode(token: &str) -> Result<(String, String)> {
+    let parts = split(token)?;
+    object::<Map<String, Value>>(&parts.header, "header")?;
+    object::<Claims>(&parts.payload, "payload")?;
+    // Both were checked as UTF-8 JSON objects just above.
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("validated as JSON");
+    Ok((text(parts.header), text(parts.payload)))
+}
+
+/// Verify `token` against `keys` with the contract's rules; return the payload JSON text.
+/// `leeway` applies unless the options name their own.
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    opts: &VerifyOptions,
+    now: f64,
+    leeway: f64,
+) -> Result<String> {
+    let parts = split(token)?;
+    let h = header(&parts.header)?;
+    if let Some(allowed) = &opts.algorithms {
+        if !allowed.contains(&h.alg) {
+            return Err(AuthError::token(
+                Reason::AlgNotAllowed,
+                format!("algorithm {} is not in the allowed list", h.alg.name()),
+            ));
+        }
+    }
+    let candidates = candidates(keys, &h)?;
+    if !candidates.iter().any(|k| check_signature(k, h.alg, &parts)) {
+        return Err(AuthError::token(Reason::BadSignature, "the signature does not match"));
+    }
+    let claims: Claims = object(&parts.payload, "payload")?;
+    claims::check(&claims, opts, opts.now.unwrap_or(now), opts.leeway.unwrap_or(leeway))?;
+    drop(claims);
+    Ok(String::from_utf8(parts.payload).expect("validated as JSON"))
+}
+
+/// The keys that may verify this token: kid match first, then family / alg / use.
+fn candidates<'k>(keys: &'k KeySet, h: &Header) -> Result<Vec<&'k Key>> {
+    let by_kid: Vec<&Key> = match (&h.kid, keys.is_set) {
+        (Some(kid), true) => keys.keys.iter().filter(|k| k.kid.as_ref() == Some(kid)).collect(),
+        (Some(kid), false) => {
+            keys.keys.iter().filter(|k| k.kid.as_ref().is_none_or(|own| own == kid)).collect()
+        }
+        (None, _) => keys.keys.iter().collect(),
+    };
+    if by_kid.is_empty() {
+        return Err(AuthError::token(
+            Reason::UnknownKid,
+            format!("no key has kid {}", json::quote(h.kid.as_deref().unwrap_or(""))),
+        ));
+    }
+    let usable: Vec<&Key> = by_kid.into_iter().filter(|k| k.serves(h.alg, Purpose::Verify)).collect();
+    if usable.is_empty() {
+        return Err(AuthError::token(
+            Reason::AlgNotAllowed,
+            format!("algorithm {} needs {}, and no such key was given", h.alg.name(), h.alg.family().describe()),
+        ));
+    }
+    Ok(usable)
+}
+
+fn check_signature(key: &Key, alg: Alg, parts: &Parts) -> bool {
+    match &key.material {
+        Material::Hmac(secret) => hmac_verify(alg, secret, parts.signing_input.as_bytes(), &parts.signature),
+        // Asymmetric verification arrives with the asymmetric backends; until then such a
+        // key verifies nothing (fail closed).
+        Material::Asymmetric { .. } => false,
+    }
+}
+
+macro_rules! with_hmac {
+    ($alg:expr, $secret:expr, |$mac:ident| $body:expr) => {
+        match $alg {
+            Alg::HS256 => {
+                let mut $mac = SimpleHmac::<sha2::Sha256>::new_from_slice($secret).expect("any key length");
+                $body
+            }
+            Alg::HS384 => {
+                let mut $mac = SimpleHmac::<sha2::Sha384>::new_from_slice($secret).expect("any key length");
+                $body
+            }
+            Alg::HS512 => {
+                let mut $mac = SimpleHmac::<sha2::Sha512>::new_from_slice($secret).expect("any key length");
+                $body
+            }
+            _ => unreachable!("only HMAC algorithms reach HMAC code"),
+        }
+    };
+}
+
+/// Constant-time comparison of the tag (hmac's `verify_slice` uses `subtle`).
+fn hmac_verify(alg: Alg, secret: &[u8], input: &[u8], signature: &[u8]) -> bool {
+    with_hmac!(alg, secret, |mac| {
+        mac.update(input);
+        mac.verify_slice(signature).is_ok()
+    })
+}
+
+fn hmac_sign(alg: Alg, secret: &[u8], input: &[u8]) -> Vec<u8> {
+    with_hmac!(alg, secret, |mac| {
+        mac.update(input);
+        mac.finalize().into_bytes().to_vec()
+    })
+}
+
+/// `jwt_sign`: claims (compact JSON object text) signed with the chosen key. The header is
+/// `{"alg":...,"typ":"JWT"}` plus the key's kid; nothing is added to the claims.
+pub fn sign(claims_json: &str, keys: &KeySet, alg: Option<Alg>) -> Result<String> {
+    if claims_json.trim_start().as_bytes().first() != Some(&b'{') {
+        return Err(AuthError::InvalidOption("claims must be a JSON object".into()));
+    }
+    let (key, alg) = keys.signing_key(alg)?;
+    let mut header = format!("{{\"alg\":\"{}\",\"typ\":\"JWT\"", alg.name());
+    if let Some(kid) = &key.kid {
+        header.push_str(",\"kid\":");
+        header.push_str(&json::quote(kid));
+    }
+    header.push('}');
+    let input = format!("{}.{}", b64::encode(header.as_bytes()), b64::encode(claims_json.as_bytes()));
+    let signature = match (&key.material, alg.family()) {
+        (Material::Hmac(secret), Family::Hmac) => hmac_sign(alg, secret, input.as_bytes()),
+        _ => {
+            return Err(AuthError::InvalidKey(format!(
+                "signing with {} is not available in this version",
+                alg.name()
+            )))
+        }
+    };
+    Ok(format!("{input}.{}", b64::encode(&signature)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 7515 appendix A.1 (the same token is RFC 7519 section 3.1's example).
+    const A1_TOKEN: &str = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const A1_JWK: &str = r#"{"kty":"oct","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"}"#;
+
+    fn opts(text: &str) -> VerifyOptions {
+        VerifyOptions::from_json(text).unwrap()
+    }
+
+    fn secret(s: &str) -> KeySet {
+        KeySet::from_text(s).unwrap()
+    }
+
+    fn reason(r: Result<String>) -> Reason {
+        r.unwrap_err().reason().expect("a token error")
+    }
+
+    #[test]
+    fn rfc7515_a1_verifies() {
+        let keys = KeySet::from_json(A1_JWK).unwrap();
+        let payload = verify(A1_TOKEN, &keys, &opts("{}"), 1_300_819_000.0, 0.0).unwrap();
+        assert_eq!(payload, "{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}");
+        assert_eq!(reason(verify(A1_TOKEN, &keys, &opts("{}"), 1_300_819_380.0, 0.0)), Reason::Expired);
+        // the same signing input and key give the RFC's signature
+        let parts = split(A1_TOKEN).unwrap();
+        let Material::Hmac(k) = &keys.keys[0].material else { panic!() };
+        assert_eq!(b64::encode(&hmac_sign(Alg::HS256, k, parts.signing_input.as_bytes())), "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+    }
+
+    #[test]
+    fn sign_then_verify_every_hmac_alg() {
+        let keys = secret("a-string-secret-at-least-256-bits-long");
+        for alg in [Alg::HS256, Alg::HS384, Alg::HS512] {
+            let t = sign(r#"{"sub":"u","n":1}"#, &keys, Some(alg)).unwrap();
+            let (h, p) = decode(&t).unwrap();
+            assert_eq!(h, format!("{{\"alg\":\"{}\",\"typ\":\"JWT\"}}", alg.name()));
+            assert_eq!(p, r#"{"sub":"u","n":1}"#);
+            assert_eq!(verify(&t, &keys, &opts("{}"), 0.0, 0.0).unwrap(), p);
+            assert_eq!(reason(verify(&t, &secret("other"), &opts("{}"), 0.0, 0.0)), Reason::BadSignature);
+        }
+    }
+
+    #[test]
+    fn kid_is_emitted_and_selects_the_key() {
+        let set = KeySet::from_json(r#"{"keys":[{"kty":"oct","k":"YQ","kid":"a"},{"kty":"oct","k":"Yg","kid":"b"}]}"#).unwrap();
+        let only_b = KeySet::from_json(r#"{"kty":"oct","k":"Yg","kid":"b"}"#).unwrap();
+        let t = sign("{}", &only_b, None).unwrap();
+        assert!(decode(&t).unwrap().0.ends_with(r#","kid":"b"}"#));
+        assert!(verify(&t, &set, &opts("{}"), 0.0, 0.0).is_ok());
+        let only_c = KeySet::from_json(r#"{"kty":"oct","k":"Yg","kid":"c"}"#).unwrap();
+        let t = sign("{}", &only_c, None).unwrap();
+        assert_eq!(reason(verify(&t, &set, &opts("{}"), 0.0, 0.0)), Reason::UnknownKid);
+        assert_eq!(reason(verify(&t, &only_b, &opts("{}"), 0.0, 0.0)), Reason::UnknownKid);
+        // no kid in the token: each key is tried
+        let t = sign("{}", &secret("b"), None).unwrap();
+        assert!(verify(&t, &set, &opts("{}"), 0.0, 0.0).is_ok());
+    }
+
+    fn forge(header: &str, payload: &str, sig: &str) -> String {
+        format!("{}.{}.{}", b64::encode(header.as_bytes()), b64::encode(payload.as_bytes()), sig)
+    }
+
+    /// A token with any header and payload bytes, correctly signed with HS256 secret "k".
+    fn forge_signed(header: &str, payload: &str) -> String {
+        let input = format!("{}.{}", b64::encode(header.as_bytes()), b64::encode(payload.as_bytes()));
+        let sig = b64::encode(&hmac_sign(Alg::HS256, b"k", input.as_bytes()));
+        format!("{input}.{sig}")
+    }
+
+    #[test]
+    fn attacks() {
+        let keys = secret("k");
+        for none in ["none", "None", "NONE", "nOnE"] {
+            let t = forge(&format!("{{\"alg\":\"{none}\"}}"), "{}", "");
+            assert_eq!(reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)), Reason::AlgNone);
+        }
+        let good = sign(r#"{"role":"user"}"#, &keys, None).unwrap();
+        let mut p: Vec<&str> = good.split('.').collect();
+        let evil = b64::encode(br#"{"role":"admin"}"#);
+        p[1] = &evil;
+        assert_eq!(reason(verify(&p.join("."), &keys, &opts("{}"), 0.0, 0.0)), Reason::BadSignature);
+        let mut sig = good.clone();
+        let last = sig.pop().unwrap();
+        sig.push(if last == 'A' { 'Q' } else { 'A' });
+        assert_eq!(reason(verify(&sig, &keys, &opts("{}"), 0.0, 0.0)), Reason::BadSignature);
+        // algorithm confusion: an RSA token with a secret, an HMAC token with a PEM
+        let t = forge(r#"{"alg":"RS256"}"#, "{}", "AAAA");
+        assert_eq!(reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)), Reason::AlgNotAllowed);
+        let pem = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBg\n-----END PUBLIC KEY-----\n";
+        let t = sign("{}", &secret(pem), Some(Alg::HS256)).unwrap_err();
+        assert!(matches!(t, AuthError::InvalidKey(_)));
+        let hs_with_pem = sign("{}", &secret(pem.trim_start_matches('-')), None).unwrap();
+        assert_eq!(reason(verify(&hs_with_pem, &secret(pem), &opts("{}"), 0.0, 0.0)), Reason::AlgNotAllowed);
+        // crit and b64
+        let t = forge(r#"{"alg":"HS256","crit":["exp"]}"#, "{}", "");
+        assert_eq!(reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)), Reason::CritUnsupported);
+        let t = forge(r#"{"alg":"HS256","b64":false}"#, "{}", "");
+        assert_eq!(reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)), Reason::CritUnsupported);
+        let t = forge(r#"{"alg":"ES512"}"#, "{}", "");
+        assert_eq!(reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)), Reason::UnsupportedAlg);
+        let t = sign("{}", &keys, Some(Alg::HS512)).unwrap();
+        assert_eq!(reason(verify(&t, &keys, &opts(r#"{"algorithms":["HS256"]}"#), 0.0, 0.0)), Reason::AlgNotAllowed);
+    }
+
+    #[test]
+    fn malformed_and_too_large() {
+        let keys = secret("k");
+        let ok = sign("{}", &keys, None).unwrap();
+        let cases = [
+            "".to_string(),
+            "abc".to_string(),
+            "a.b".to_string(),
+            format!("{ok}.x"),
+            ok.replacen('.', "=.", 1),
+            ok.replacen('.', "+.", 1),
+            forge("[1]", "{}", ""),
+            forge_signed(r#"{"alg":"HS256"}"#, "[1]"),
+            forge_signed(r#"{"alg":"HS256"}"#, "5"),
+            forge_signed(r#"{"alg":"HS256"}"#, r#"{"a":1"#),
+            forge_signed(r#"{"alg":"HS256"}"#, r#"{"a":1} {}"#),
+            forge_signed(r#"{"alg":"HS256"}"#, r#"{"a":"\u0000"}"#),
+            forge(r#"{"alg":5}"#, "{}", ""),
+            forge(r#"{"typ":"JWT"}"#, "{}", ""),
+            forge(r#"{"alg":"HS256","kid":5}"#, "{}", ""),
+            forge(r#"{"alg":"HS256"#, "{}", ""),
+        ];
+        for t in &cases {
+            let r = verify(t, &keys, &opts("{}"), 0.0, 0.0);
+            assert_eq!(reason(r), Reason::Malformed, "{t}");
+        }
+        let big = forge(r#"{"alg":"HS256"}"#, &format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_TOKEN_LEN)), "");
+        assert_eq!(reason(verify(&big, &keys, &opts("{}"), 0.0, 0.0)), Reason::TooLarge);
+        let deep = sign(&format!("{{\"a\":{}{}}}", "[".repeat(128), "]".repeat(128)), &keys, None).unwrap();
+        assert_eq!(reason(verify(&deep, &keys, &opts("{}"), 0.0, 0.0)), Reason::TooLarge);
+        let just = sign(&format!("{{\"a\":{}{}}}", "[".repeat(127), "]".repeat(127)), &keys, None).unwrap();
+        assert!(verify(&just, &keys, &opts("{}"), 0.0, 0.0).is_ok());
+    }
+
+    #[test]
+    fn messages_never_carry_the_token_or_secret() {
+        let keys = secret("hunter2-secret");
+        let t = sign(r#"{"exp":1,"sub":"PRIVATE"}"#, &keys, None).unwrap();
+        let e = verify(&t, &keys, &opts("{}"), 10.0, 0.0).unwrap_err();
+        let AuthError::Token { detail, .. } = &e else { panic!() };
+        for text in [e.to_string(), detail.clone()] {
+            assert!(!text.contains("hunter2") && !text.contains("PRIVATE") && !text.contains(&t[..20]), "{text}");
+        }
+    }
+
+    #[test]
+    fn sign_rejects_non_object_claims() {
+        assert!(matches!(sign("[1]", &secret("k"), None), Err(AuthError::InvalidOption(_))));
+    }
+}

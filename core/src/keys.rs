@@ -1,0 +1,350 @@
+//! Keys as the contract reads them: HMAC secrets, PEM text, a JWK or a JWKS.
+//!
+//! The key's type fixes which algorithms it may serve ([`Family`]); nothing else does.
+use crate::alg::{Alg, Family};
+use crate::error::{AuthError, Result};
+use crate::{b64, json};
+use serde_json::{Map, Value};
+
+/// What a key is allowed to be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Sign,
+    Verify,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Material {
+    /// The secret bytes of an HMAC key (a text secret or an oct JWK).
+    Hmac(Vec<u8>),
+    /// An asymmetric key (PEM or JWK). `family` is None for a type we do not support
+    /// (an EC P-521 key, an X25519 key, a PEM we cannot classify): it then serves nothing.
+    Asymmetric { family: Option<Family> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AlgRule {
+    /// No `alg` member: any algorithm of the key's family.
+    Any,
+    /// `alg` names a supported algorithm: only that one.
+    Only(Alg),
+    /// `alg` names an algorithm we do not support: the key serves nothing.
+    Unsupported,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub kid: Option<String>,
+    alg: AlgRule,
+    can_sign: bool,
+    can_verify: bool,
+    pub material: Material,
+}
+
+/// One key or a JWKS. `is_set` matters for kid matching: in a JWKS a token's kid must
+/// name a key; a lone key ignores a token's kid unless both have one and they differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySet {
+    pub keys: Vec<Key>,
+    pub is_set: bool,
+}
+
+impl Key {
+    pub fn family(&self) -> Option<Family> {
+        match &self.material {
+            Material::Hmac(_) => Some(Family::Hmac),
+            Material::Asymmetric { family } => *family,
+        }
+    }
+
+    /// Whether this key may serve `alg` for `purpose`: same family, the JWK's own alg (if
+    /// any) equal, and `use` / `key_ops` permitting it.
+    pub fn serves(&self, alg: Alg, purpose: Purpose) -> bool {
+        let allowed = match purpose {
+            Purpose::Sign => self.can_sign,
+            Purpose::Verify => self.can_verify,
+        };
+        let alg_ok = match self.alg {
+            AlgRule::Any => true,
+            AlgRule::Only(a) => a == alg,
+            AlgRule::Unsupported => false,
+        };
+        allowed && alg_ok && self.family() == Some(alg.family())
+    }
+
+    /// The algorithm this key signs with when the caller names none.
+    pub fn default_alg(&self) -> Option<Alg> {
+        match self.alg {
+            AlgRule::Only(a) => Some(a),
+            AlgRule::Unsupported => None,
+            AlgRule::Any => self.family().map(Family::default_alg),
+        }
+    }
+
+    fn secret(bytes: Vec<u8>) -> Key {
+        Key {
+            kid: None,
+            alg: AlgRule::Any,
+            can_sign: true,
+            can_verify: true,
+            material: Material::Hmac(bytes),
+        }
+    }
+}
+
+impl KeySet {
+    /// A `text` key, read the way PostgREST reads `jwt-secret`, plus PEM.
+    pub fn from_text(text: &str) -> Result<KeySet> {
+        if text.is_empty() {
+            return Err(AuthError::InvalidKey("the secret is empty".into()));
+        }
+        if text.starts_with("-----BEGIN") {
+            return Ok(KeySet { keys: vec![pem(text)?], is_set: false });
+        }
+        if text.trim_start().starts_with('{') {
+            if let Ok(obj) = serde_json::from_str::<Map<String, Value>>(text) {
+                if obj.contains_key("kty") || obj.contains_key("keys") {
+                    return KeySet::from_object(&obj);
+                }
+            }
+        }
+        Ok(KeySet { keys: vec![Key::secret(text.as_bytes().to_vec())], is_set: false })
+    }
+
+    /// A `jsonb` key: a JWK or a JWKS, as JSON text.
+    pub fn from_json(text: &str) -> Result<KeySet> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(obj)) => KeySet::from_object(&obj),
+            _ => Err(AuthError::InvalidKey("a jsonb key must be a JWK or a JWKS object".into())),
+        }
+    }
+
+    fn from_object(obj: &Map<String, Value>) -> Result<KeySet> {
+        if obj.contains_key("kty") {
+            return Ok(KeySet { keys: vec![jwk(obj, None)?], is_set: false });
+        }
+        let Some(Value::Array(list)) = obj.get("keys") else {
+            return Err(AuthError::InvalidKey(
+                "a JWK needs \"kty\" and a JWKS needs a \"keys\" array".into(),
+            ));
+        };
+        if list.is_empty() {
+            return Err(AuthError::InvalidKey("the JWKS has no keys".into()));
+        }
+        let keys = list
+            .iter()
+            .enumerate()
+            .map(|(i, k)| match k {
+                Value::Object(o) => jwk(o, Some(i)),
+                _ => Err(AuthError::InvalidKey(format!("key {i} of the JWKS is not an object"))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(KeySet { keys, is_set: true })
+    }
+
+    /// The key to sign with: the first that can sign `alg`, or, with no alg named, the
+    /// first that can sign at all (with its own default algorithm).
+    pub fn signing_key(&self, alg: Option<Alg>) -> Result<(&Key, Alg)> {
+        for key in &self.keys {
+            let chosen = alg.or_else(|| key.default_alg());
+            if let Some(a) = chosen {
+                if key.serves(a, Purpose::Sign) {
+                    return Ok((key, a));
+                }
+            }
+        }
+        Err(AuthError::InvalidKey(match alg {
+            Some(a) => format!(
+                "no key can sign {} (it needs {}, with a matching \"alg\" and use)",
+                a.name(),
+                a.family().describe()
+            ),
+            None => "no key can sign with a supported algorithm".into(),
+        }))
+    }
+}
+
+/// Classify PEM text by its label. The DER is read when asymmetric algorithms are built;
+/// until then such a key is recognised, so it is never mistaken for an HMAC secret.
+fn pem(text: &str) -> Result<Key> {
+    let label = text
+        .strip_prefix("-----BEGIN ")
+        .and_then(|rest| rest.split_once("-----"))
+        .map(|(label, _)| label)
+        .ok_or_else(|| AuthError::InvalidKey("PEM text has no valid BEGIN line".into()))?;
+    let (family, private) = match label {
+        "PUBLIC KEY" | "CERTIFICATE" => (None, false),
+        "PRIVATE KEY" => (None, true),
+        "RSA PUBLIC KEY" => (Some(Family::Rsa), false),
+        "RSA PRIVATE KEY" => (Some(Family::Rsa), true),
+        "EC PRIVATE KEY" => (None, true),
+        other => {
+            return Err(AuthError::InvalidKey(format!(
+                "unsupported PEM label {}",
+                json::quote(other)
+            )))
+        }
+    };
+    Ok(Key {
+        kid: None,
+        alg: AlgRule::Any,
+        can_sign: private,
+        can_verify: true,
+        material: Material::Asymmetric { family },
+    })
+}
+
+fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
+    let kid = match obj.get("kid") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(key_error(index, None, "\"kid\" must be a string")),
+    };
+    let err = |what: &str| key_error(index, kid.as_deref(), what);
+    let str_member = |name: &str| -> Result<Option<&str>> {
+        match obj.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(err(&format!("\"{name}\" must be a string"))),
+        }
+    };
+    let alg = match str_member("alg")? {
+        None => AlgRule::Any,
+        Some(name) => Alg::from_name(name).map_or(AlgRule::Unsupported, AlgRule::Only),
+    };
+    let (mut can_sign, mut can_verify) = match str_member("use")? {
+        Some("enc") => (false, false),
+        _ => (true, true),
+    };
+    match obj.get("key_ops") {
+        None => {}
+        Some(Value::Array(ops)) => {
+            let has = |op: &str| ops.iter().any(|o| o.as_str() == Some(op));
+            can_sign &= has("sign");
+            can_verify &= has("verify");
+        }
+        Some(_) => return Err(err("\"key_ops\" must be an array")),
+    }
+    let material = match str_member("kty")? {
+        Some("oct") => {
+            let k = str_member("k")?.ok_or_else(|| err("an oct key needs \"k\""))?;
+            // SECURITY: the error names the member, never its value.
+            let bytes = b64::decode(k.trim_end_matches('='))
+                .ok_or_else(|| err("\"k\" is not valid base64url"))?;
+            if bytes.is_empty() {
+                return Err(err("\"k\" is empty"));
+            }
+            Material::Hmac(bytes)
+        }
+        Some("RSA") => {
+            if str_member("n")?.is_none() || str_member("e")?.is_none() {
+                return Err(err("an RSA key needs \"n\" and \"e\""));
+            }
+            can_sign &= obj.contains_key("d");
+            Material::Asymmetric { family: Some(Family::Rsa) }
+        }
+        Some("EC") => {
+            can_sign &= obj.contains_key("d");
+            let family = match str_member("crv")? {
+                Some("P-256") => Some(Family::EcP256),
+                Some("P-384") => Some(Family::EcP384),
+                _ => None,
+            };
+            Material::Asymmetric { family }
+        }
+        Some("OKP") => {
+            can_sign &= obj.contains_key("d");
+            let family = match str_member("crv")? {
+                Some("Ed25519") => Some(Family::Ed25519),
+                _ => None,
+            };
+            Material::Asymmetric { family }
+        }
+        Some(_) => Material::Asymmetric { family: None },
+        None => return Err(err("\"kty\" is missing")),
+    };
+    Ok(Key { kid, alg, can_sign, can_verify, material })
+}
+
+fn key_error(index: Option<usize>, kid: Option<&str>, what: &str) -> AuthError {
+    let which = match (index, kid) {
+        (Some(i), Some(k)) => format!("key {i} of the JWKS (kid {}): ", json::quote(k)),
+        (Some(i), None) => format!("key {i} of the JWKS: "),
+        (None, _) => String::new(),
+    };
+    AuthError::InvalidKey(format!("{which}{what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_secret_and_empty() {
+        let ks = KeySet::from_text("my secret").unwrap();
+        assert_eq!(ks.keys[0].material, Material::Hmac(b"my secret".to_vec()));
+        assert!(ks.keys[0].serves(Alg::HS512, Purpose::Verify));
+        assert!(!ks.keys[0].serves(Alg::RS256, Purpose::Verify));
+        assert!(matches!(KeySet::from_text(""), Err(AuthError::InvalidKey(_))));
+        // a JSON object that is neither JWK nor JWKS is a secret, as in PostgREST
+        let ks = KeySet::from_text("{\"a\":1}").unwrap();
+        assert_eq!(ks.keys[0].material, Material::Hmac(b"{\"a\":1}".to_vec()));
+    }
+
+    #[test]
+    fn pem_is_never_an_hmac_secret() {
+        let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n";
+        let ks = KeySet::from_text(pem).unwrap();
+        for a in [Alg::HS256, Alg::HS384, Alg::HS512] {
+            assert!(!ks.keys[0].serves(a, Purpose::Verify));
+        }
+        assert!(KeySet::from_text("-----BEGIN FOO-----\n").is_err());
+    }
+
+    #[test]
+    fn oct_jwk_and_jwks() {
+        let ks = KeySet::from_json(r#"{"kty":"oct","k":"c2VjcmV0","kid":"a","alg":"HS384"}"#)
+            .unwrap();
+        let k = &ks.keys[0];
+        assert_eq!(k.material, Material::Hmac(b"secret".to_vec()));
+        assert!(k.serves(Alg::HS384, Purpose::Verify));
+        assert!(!k.serves(Alg::HS256, Purpose::Verify), "JWK alg must match");
+        assert_eq!(k.default_alg(), Some(Alg::HS384));
+        let set = KeySet::from_text(r#"{"keys":[{"kty":"oct","k":"YQ"},{"kty":"RSA","n":"AQ","e":"AQAB"}]}"#).unwrap();
+        assert!(set.is_set);
+        assert_eq!(set.keys.len(), 2);
+        assert!(!set.keys[1].serves(Alg::HS256, Purpose::Verify));
+    }
+
+    #[test]
+    fn use_and_key_ops() {
+        let enc = KeySet::from_json(r#"{"kty":"oct","k":"YQ","use":"enc"}"#).unwrap();
+        assert!(!enc.keys[0].serves(Alg::HS256, Purpose::Verify));
+        let sign_only = KeySet::from_json(r#"{"kty":"oct","k":"YQ","key_ops":["sign"]}"#).unwrap();
+        assert!(!sign_only.keys[0].serves(Alg::HS256, Purpose::Verify));
+        assert!(sign_only.keys[0].serves(Alg::HS256, Purpose::Sign));
+        let unknown_alg = KeySet::from_json(r#"{"kty":"oct","k":"YQ","alg":"HS1"}"#).unwrap();
+        assert!(!unknown_alg.keys[0].serves(Alg::HS256, Purpose::Verify));
+    }
+
+    #[test]
+    fn bad_keys_name_the_key_not_the_material() {
+        let e = KeySet::from_json(r#"{"keys":[{"kty":"oct","k":"YQ"},{"kty":"oct","k":"!!secret!!","kid":"b"}]}"#).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("invalid key: key 1 of the JWKS (kid \"b\")"), "{msg}");
+        assert!(!msg.contains("secret"));
+        assert!(KeySet::from_json(r#"{"keys":[]}"#).is_err());
+        assert!(KeySet::from_json(r#"[1]"#).is_err());
+        assert!(KeySet::from_json(r#"{"kty":"oct","k":""}"#).is_err());
+        assert!(KeySet::from_json(r#"{"kty":"oct"}"#).is_err());
+    }
+
+    #[test]
+    fn signing_key_choice() {
+        let set = KeySet::from_json(r#"{"keys":[{"kty":"oct","k":"YQ","use":"enc"},{"kty":"oct","k":"Yg","kid":"b","alg":"HS512"}]}"#).unwrap();
+        let (k, a) = set.signing_key(None).unwrap();
+        assert_eq!((k.kid.as_deref(), a), (Some("b"), Alg::HS512));
+        assert!(set.signing_key(Some(Alg::HS256)).is_err());
+        assert!(set.signing_key(Some(Alg::RS256)).is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! The logic of supabase_auth_ext with no PostgreSQL dependency: JWT (JWS compact) decode,
+//! verify and sign, keys (secrets, PEM, JWK, JWKS), claim checks, PKCE, uuid text.
+//! Everything here returns [`AuthError`]; the extension maps it to SQLSTATEs at its edge.
+pub mod alg;
+pub mod b64;
+pub mod claims;
+pub mod error;
+pub mod json;
+pub mod jwt;
+pub mod keys;
+pub mod pkce;
+pub mod uuid;
+
+pub use error::{AuthError, Reason, Result};
