@@ -1,1 +1,30 @@
+//! supabase_auth_ext: JWT, PKCE and request-auth helpers for PostgreSQL.
+//!
+//! The logic lives in the pgrx-free crate `auth_core`; this crate only adapts it to SQL.
+use pgrx::prelude::*;
 
+mod api;
+mod error;
+mod gucs;
+mod jsonb;
+
+::pgrx::pg_module_magic!(name, version);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    api::context::init();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

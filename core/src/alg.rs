@@ -52,7 +52,10 @@ impl Alg {
     /// Like [`Alg::from_name`], for a name the caller gave (a 22023 error when unknown).
     pub fn parse_option(name: &str) -> Result<Alg> {
         Alg::from_name(name).ok_or_else(|| {
-            AuthError::InvalidOption(format!("unsupported algorithm {}", crate::json::quote(name)))
+            AuthError::InvalidOption(format!(
+                "unsupported algorithm {}",
+                crate::json::quote(name)
+            ))
         })
     }
 

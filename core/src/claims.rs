@@ -25,7 +25,11 @@ fn strings(name: &str, v: &Value, allow_single: bool) -> Result<Vec<String>> {
     let list = match v {
         Value::String(s) if allow_single => return Ok(vec![s.clone()]),
         Value::Array(items) => items,
-        _ if allow_single => return Err(bad(format!("{name} must be a string or an array of strings"))),
+        _ if allow_single => {
+            return Err(bad(format!(
+                "{name} must be a string or an array of strings"
+            )))
+        }
         _ => return Err(bad(format!("{name} must be an array of strings"))),
     };
     list.iter()
@@ -35,7 +39,9 @@ fn strings(name: &str, v: &Value, allow_single: bool) -> Result<Vec<String>> {
 }
 
 fn number(name: &str, v: &Value) -> Result<f64> {
-    v.as_f64().filter(|n| n.is_finite()).ok_or_else(|| bad(format!("{name} must be a number")))
+    v.as_f64()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| bad(format!("{name} must be a number")))
 }
 
 impl VerifyOptions {
@@ -51,8 +57,12 @@ impl VerifyOptions {
                     if names.is_empty() {
                         return Err(bad("algorithms must not be empty"));
                     }
-                    o.algorithms =
-                        Some(names.iter().map(|n| Alg::parse_option(n)).collect::<Result<_>>()?);
+                    o.algorithms = Some(
+                        names
+                            .iter()
+                            .map(|n| Alg::parse_option(n))
+                            .collect::<Result<_>>()?,
+                    );
                 }
                 "aud" => o.aud = Some(strings("aud", v, true)?),
                 "iss" => o.iss = Some(strings("iss", v, true)?),
@@ -84,9 +94,14 @@ pub type Claims<'a> = BTreeMap<String, &'a RawValue>;
 fn claim_number(claims: &Claims, name: &str) -> Result<Option<f64>> {
     match claims.get(name) {
         None => Ok(None),
-        Some(raw) => serde_json::from_str::<f64>(raw.get()).map(Some).map_err(|_| {
-            AuthError::token(Reason::BadClaimType, format!("claim \"{name}\" must be a number"))
-        }),
+        Some(raw) => serde_json::from_str::<f64>(raw.get())
+            .map(Some)
+            .map_err(|_| {
+                AuthError::token(
+                    Reason::BadClaimType,
+                    format!("claim \"{name}\" must be a number"),
+                )
+            }),
     }
 }
 
@@ -96,7 +111,7 @@ pub fn check(claims: &Claims, o: &VerifyOptions, now: f64, leeway: f64) -> Resul
         if now >= exp + leeway {
             return Err(AuthError::token(
                 Reason::Expired,
-                format!("the token expired at {exp} (now {now}, leeway {leeway} s)"),
+                format!("the token expired at {exp} (now {now:.0}, leeway {leeway} s)"),
             ));
         }
     }
@@ -104,18 +119,24 @@ pub fn check(claims: &Claims, o: &VerifyOptions, now: f64, leeway: f64) -> Resul
         if now < nbf - leeway {
             return Err(AuthError::token(
                 Reason::NotYetValid,
-                format!("the token is not valid before {nbf} (now {now}, leeway {leeway} s)"),
+                format!("the token is not valid before {nbf} (now {now:.0}, leeway {leeway} s)"),
             ));
         }
     }
     if let Some(expected) = &o.aud {
         let got: Vec<String> = match claims.get("aud") {
-            None => return Err(AuthError::token(Reason::BadAudience, "the token has no \"aud\" claim")),
+            None => {
+                return Err(AuthError::token(
+                    Reason::BadAudience,
+                    "the token has no \"aud\" claim",
+                ))
+            }
             Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
                 Ok(Value::String(s)) => vec![s],
-                Ok(Value::Array(a)) if a.iter().all(Value::is_string) => {
-                    a.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
-                }
+                Ok(Value::Array(a)) if a.iter().all(Value::is_string) => a
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
                 _ => {
                     return Err(AuthError::token(
                         Reason::BadClaimType,
@@ -125,18 +146,29 @@ pub fn check(claims: &Claims, o: &VerifyOptions, now: f64, leeway: f64) -> Resul
             },
         };
         if !got.iter().any(|g| expected.contains(g)) {
-            return Err(AuthError::token(Reason::BadAudience, "no audience of the token is accepted"));
+            return Err(AuthError::token(
+                Reason::BadAudience,
+                "no audience of the token is accepted",
+            ));
         }
     }
     if let Some(expected) = &o.iss {
         let got = match claims.get("iss") {
-            None => return Err(AuthError::token(Reason::BadIssuer, "the token has no \"iss\" claim")),
+            None => {
+                return Err(AuthError::token(
+                    Reason::BadIssuer,
+                    "the token has no \"iss\" claim",
+                ))
+            }
             Some(raw) => serde_json::from_str::<String>(raw.get()).map_err(|_| {
                 AuthError::token(Reason::BadClaimType, "claim \"iss\" must be a string")
             })?,
         };
         if !expected.contains(&got) {
-            return Err(AuthError::token(Reason::BadIssuer, "the issuer of the token is not accepted"));
+            return Err(AuthError::token(
+                Reason::BadIssuer,
+                "the issuer of the token is not accepted",
+            ));
         }
     }
     for name in &o.require {
@@ -160,41 +192,95 @@ mod tests {
 
     fn reason(text: &str, opts: &str, now: f64, leeway: f64) -> Option<Reason> {
         let o = VerifyOptions::from_json(opts).unwrap();
-        check(&claims(text), &o, now, leeway).err().and_then(|e| e.reason())
+        check(&claims(text), &o, now, leeway)
+            .err()
+            .and_then(|e| e.reason())
     }
 
     #[test]
     fn exp_and_nbf_boundaries() {
         assert_eq!(reason(r#"{"exp":100}"#, "{}", 99.0, 0.0), None);
-        assert_eq!(reason(r#"{"exp":100}"#, "{}", 100.0, 0.0), Some(Reason::Expired));
+        assert_eq!(
+            reason(r#"{"exp":100}"#, "{}", 100.0, 0.0),
+            Some(Reason::Expired)
+        );
         assert_eq!(reason(r#"{"exp":100}"#, "{}", 129.0, 30.0), None);
-        assert_eq!(reason(r#"{"exp":100}"#, "{}", 130.0, 30.0), Some(Reason::Expired));
+        assert_eq!(
+            reason(r#"{"exp":100}"#, "{}", 130.0, 30.0),
+            Some(Reason::Expired)
+        );
         assert_eq!(reason(r#"{"nbf":100}"#, "{}", 100.0, 0.0), None);
-        assert_eq!(reason(r#"{"nbf":100}"#, "{}", 99.5, 0.0), Some(Reason::NotYetValid));
+        assert_eq!(
+            reason(r#"{"nbf":100}"#, "{}", 99.5, 0.0),
+            Some(Reason::NotYetValid)
+        );
         assert_eq!(reason(r#"{"nbf":100}"#, "{}", 70.0, 30.0), None);
-        assert_eq!(reason(r#"{"nbf":100}"#, "{}", 69.0, 30.0), Some(Reason::NotYetValid));
-        assert_eq!(reason(r#"{"exp":"100"}"#, "{}", 0.0, 0.0), Some(Reason::BadClaimType));
-        assert_eq!(reason(r#"{"nbf":null}"#, "{}", 0.0, 0.0), Some(Reason::BadClaimType));
+        assert_eq!(
+            reason(r#"{"nbf":100}"#, "{}", 69.0, 30.0),
+            Some(Reason::NotYetValid)
+        );
+        assert_eq!(
+            reason(r#"{"exp":"100"}"#, "{}", 0.0, 0.0),
+            Some(Reason::BadClaimType)
+        );
+        assert_eq!(
+            reason(r#"{"nbf":null}"#, "{}", 0.0, 0.0),
+            Some(Reason::BadClaimType)
+        );
     }
 
     #[test]
     fn audience_and_issuer() {
         assert_eq!(reason(r#"{"aud":"a"}"#, r#"{"aud":"a"}"#, 0.0, 0.0), None);
-        assert_eq!(reason(r#"{"aud":["x","a"]}"#, r#"{"aud":["b","a"]}"#, 0.0, 0.0), None);
-        assert_eq!(reason(r#"{"aud":["x"]}"#, r#"{"aud":"a"}"#, 0.0, 0.0), Some(Reason::BadAudience));
-        assert_eq!(reason(r#"{}"#, r#"{"aud":"a"}"#, 0.0, 0.0), Some(Reason::BadAudience));
-        assert_eq!(reason(r#"{"aud":1}"#, r#"{"aud":"a"}"#, 0.0, 0.0), Some(Reason::BadClaimType));
-        assert_eq!(reason(r#"{"aud":"zzz"}"#, "{}", 0.0, 0.0), None, "absent option: not checked");
-        assert_eq!(reason(r#"{"iss":"i"}"#, r#"{"iss":["j","i"]}"#, 0.0, 0.0), None);
-        assert_eq!(reason(r#"{"iss":"k"}"#, r#"{"iss":"i"}"#, 0.0, 0.0), Some(Reason::BadIssuer));
-        assert_eq!(reason(r#"{}"#, r#"{"iss":"i"}"#, 0.0, 0.0), Some(Reason::BadIssuer));
-        assert_eq!(reason(r#"{"iss":["i"]}"#, r#"{"iss":"i"}"#, 0.0, 0.0), Some(Reason::BadClaimType));
+        assert_eq!(
+            reason(r#"{"aud":["x","a"]}"#, r#"{"aud":["b","a"]}"#, 0.0, 0.0),
+            None
+        );
+        assert_eq!(
+            reason(r#"{"aud":["x"]}"#, r#"{"aud":"a"}"#, 0.0, 0.0),
+            Some(Reason::BadAudience)
+        );
+        assert_eq!(
+            reason(r#"{}"#, r#"{"aud":"a"}"#, 0.0, 0.0),
+            Some(Reason::BadAudience)
+        );
+        assert_eq!(
+            reason(r#"{"aud":1}"#, r#"{"aud":"a"}"#, 0.0, 0.0),
+            Some(Reason::BadClaimType)
+        );
+        assert_eq!(
+            reason(r#"{"aud":"zzz"}"#, "{}", 0.0, 0.0),
+            None,
+            "absent option: not checked"
+        );
+        assert_eq!(
+            reason(r#"{"iss":"i"}"#, r#"{"iss":["j","i"]}"#, 0.0, 0.0),
+            None
+        );
+        assert_eq!(
+            reason(r#"{"iss":"k"}"#, r#"{"iss":"i"}"#, 0.0, 0.0),
+            Some(Reason::BadIssuer)
+        );
+        assert_eq!(
+            reason(r#"{}"#, r#"{"iss":"i"}"#, 0.0, 0.0),
+            Some(Reason::BadIssuer)
+        );
+        assert_eq!(
+            reason(r#"{"iss":["i"]}"#, r#"{"iss":"i"}"#, 0.0, 0.0),
+            Some(Reason::BadClaimType)
+        );
     }
 
     #[test]
     fn require() {
-        assert_eq!(reason(r#"{"sub":null}"#, r#"{"require":["sub"]}"#, 0.0, 0.0), None);
-        assert_eq!(reason(r#"{}"#, r#"{"require":["sub"]}"#, 0.0, 0.0), Some(Reason::MissingClaim));
+        assert_eq!(
+            reason(r#"{"sub":null}"#, r#"{"require":["sub"]}"#, 0.0, 0.0),
+            None
+        );
+        assert_eq!(
+            reason(r#"{}"#, r#"{"require":["sub"]}"#, 0.0, 0.0),
+            Some(Reason::MissingClaim)
+        );
     }
 
     #[test]
@@ -211,11 +297,15 @@ mod tests {
             r#"[]"#,
         ] {
             assert!(
-                matches!(VerifyOptions::from_json(bad), Err(AuthError::InvalidOption(_))),
+                matches!(
+                    VerifyOptions::from_json(bad),
+                    Err(AuthError::InvalidOption(_))
+                ),
                 "{bad}"
             );
         }
-        let o = VerifyOptions::from_json(r#"{"algorithms":["HS512"],"leeway":5,"now":10}"#).unwrap();
+        let o =
+            VerifyOptions::from_json(r#"{"algorithms":["HS512"],"leeway":5,"now":10}"#).unwrap();
         assert_eq!(o.algorithms, Some(vec![Alg::HS512]));
         assert_eq!((o.leeway, o.now), (Some(5.0), Some(10.0)));
     }

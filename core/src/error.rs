@@ -64,7 +64,10 @@ pub enum AuthError {
 
 impl AuthError {
     pub fn token(reason: Reason, detail: impl Into<String>) -> Self {
-        AuthError::Token { reason, detail: detail.into() }
+        AuthError::Token {
+            reason,
+            detail: detail.into(),
+        }
     }
 
     /// The rejection reason, for a token error.

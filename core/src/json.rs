@@ -118,7 +118,10 @@ mod tests {
 
     #[test]
     fn nul_escape_is_rejected_but_escaped_backslash_is_not() {
-        assert_eq!(prescan(br#"{"a":"x\u0000"}"#).unwrap_err().reason(), Some(Reason::Malformed));
+        assert_eq!(
+            prescan(br#"{"a":"x\u0000"}"#).unwrap_err().reason(),
+            Some(Reason::Malformed)
+        );
         assert!(prescan(br#"{"a":"x\\u0000"}"#).is_ok());
         assert!(prescan(br#"{"a":"\"\u0041"}"#).is_ok());
     }

@@ -31,7 +31,9 @@ fn split(token: &str) -> Result<Parts<'_>> {
     }
     let mut it = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (it.next(), it.next(), it.next(), it.next()) else {
-        return Err(malformed("a compact JWS has exactly three dot-separated segments"));
+        return Err(malformed(
+            "a compact JWS has exactly three dot-separated segments",
+        ));
     };
     let seg = |text: &str, name: &str| {
         b64::decode(text)
@@ -51,9 +53,10 @@ fn object<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], name: &str) -> Result<
         return Err(malformed(&format!("the {name} is not a JSON object")));
     }
     json::parse(bytes).map_err(|e| match e {
-        AuthError::Token { reason: Reason::Malformed, .. } => {
-            malformed(&format!("the {name} is not valid JSON"))
-        }
+        AuthError::Token {
+            reason: Reason::Malformed,
+            ..
+        } => malformed(&format!("the {name} is not valid JSON")),
         other => other,
     })
 }
@@ -68,7 +71,10 @@ fn header(bytes: &[u8]) -> Result<Header> {
     let h: Map<String, Value> = object(bytes, "header")?;
     let alg = match h.get("alg") {
         Some(Value::String(name)) if name.eq_ignore_ascii_case("none") => {
-            return Err(AuthError::token(Reason::AlgNone, "unsecured tokens are never accepted"))
+            return Err(AuthError::token(
+                Reason::AlgNone,
+                "unsecured tokens are never accepted",
+            ))
         }
         Some(Value::String(name)) => Alg::from_name(name).ok_or_else(|| {
             AuthError::token(
@@ -124,10 +130,18 @@ pub fn verify(
     }
     let candidates = candidates(keys, &h)?;
     if !candidates.iter().any(|k| check_signature(k, h.alg, &parts)) {
-        return Err(AuthError::token(Reason::BadSignature, "the signature does not match"));
+        return Err(AuthError::token(
+            Reason::BadSignature,
+            "the signature does not match",
+        ));
     }
     let claims: Claims = object(&parts.payload, "payload")?;
-    claims::check(&claims, opts, opts.now.unwrap_or(now), opts.leeway.unwrap_or(leeway))?;
+    claims::check(
+        &claims,
+        opts,
+        opts.now.unwrap_or(now),
+        opts.leeway.unwrap_or(leeway),
+    )?;
     drop(claims);
     Ok(String::from_utf8(parts.payload).expect("validated as JSON"))
 }
@@ -135,23 +149,39 @@ pub fn verify(
 /// The keys that may verify this token: kid match first, then family / alg / use.
 fn candidates<'k>(keys: &'k KeySet, h: &Header) -> Result<Vec<&'k Key>> {
     let by_kid: Vec<&Key> = match (&h.kid, keys.is_set) {
-        (Some(kid), true) => keys.keys.iter().filter(|k| k.kid.as_ref() == Some(kid)).collect(),
-        (Some(kid), false) => {
-            keys.keys.iter().filter(|k| k.kid.as_ref().is_none_or(|own| own == kid)).collect()
-        }
+        (Some(kid), true) => keys
+            .keys
+            .iter()
+            .filter(|k| k.kid.as_ref() == Some(kid))
+            .collect(),
+        (Some(kid), false) => keys
+            .keys
+            .iter()
+            .filter(|k| k.kid.as_ref().is_none_or(|own| own == kid))
+            .collect(),
         (None, _) => keys.keys.iter().collect(),
     };
     if by_kid.is_empty() {
         return Err(AuthError::token(
             Reason::UnknownKid,
-            format!("no key has kid {}", json::quote(h.kid.as_deref().unwrap_or(""))),
+            format!(
+                "no key has kid {}",
+                json::quote(h.kid.as_deref().unwrap_or(""))
+            ),
         ));
     }
-    let usable: Vec<&Key> = by_kid.into_iter().filter(|k| k.serves(h.alg, Purpose::Verify)).collect();
+    let usable: Vec<&Key> = by_kid
+        .into_iter()
+        .filter(|k| k.serves(h.alg, Purpose::Verify))
+        .collect();
     if usable.is_empty() {
         return Err(AuthError::token(
             Reason::AlgNotAllowed,
-            format!("algorithm {} needs {}, and no such key was given", h.alg.name(), h.alg.family().describe()),
+            format!(
+                "algorithm {} needs {}, and no such key was given",
+                h.alg.name(),
+                h.alg.family().describe()
+            ),
         ));
     }
     Ok(usable)
@@ -159,7 +189,12 @@ fn candidates<'k>(keys: &'k KeySet, h: &Header) -> Result<Vec<&'k Key>> {
 
 fn check_signature(key: &Key, alg: Alg, parts: &Parts) -> bool {
     match &key.material {
-        Material::Hmac(secret) => hmac_verify(alg, secret, parts.signing_input.as_bytes(), &parts.signature),
+        Material::Hmac(secret) => hmac_verify(
+            alg,
+            secret,
+            parts.signing_input.as_bytes(),
+            &parts.signature,
+        ),
         // Asymmetric verification arrives with the asymmetric backends; until then such a
         // key verifies nothing (fail closed).
         Material::Asymmetric { .. } => false,
@@ -170,15 +205,18 @@ macro_rules! with_hmac {
     ($alg:expr, $secret:expr, |$mac:ident| $body:expr) => {
         match $alg {
             Alg::HS256 => {
-                let mut $mac = SimpleHmac::<sha2::Sha256>::new_from_slice($secret).expect("any key length");
+                let mut $mac =
+                    SimpleHmac::<sha2::Sha256>::new_from_slice($secret).expect("any key length");
                 $body
             }
             Alg::HS384 => {
-                let mut $mac = SimpleHmac::<sha2::Sha384>::new_from_slice($secret).expect("any key length");
+                let mut $mac =
+                    SimpleHmac::<sha2::Sha384>::new_from_slice($secret).expect("any key length");
                 $body
             }
             Alg::HS512 => {
-                let mut $mac = SimpleHmac::<sha2::Sha512>::new_from_slice($secret).expect("any key length");
+                let mut $mac =
+                    SimpleHmac::<sha2::Sha512>::new_from_slice($secret).expect("any key length");
                 $body
             }
             _ => unreachable!("only HMAC algorithms reach HMAC code"),
@@ -205,7 +243,9 @@ fn hmac_sign(alg: Alg, secret: &[u8], input: &[u8]) -> Vec<u8> {
 /// `{"alg":...,"typ":"JWT"}` plus the key's kid; nothing is added to the claims.
 pub fn sign(claims_json: &str, keys: &KeySet, alg: Option<Alg>) -> Result<String> {
     if claims_json.trim_start().as_bytes().first() != Some(&b'{') {
-        return Err(AuthError::InvalidOption("claims must be a JSON object".into()));
+        return Err(AuthError::InvalidOption(
+            "claims must be a JSON object".into(),
+        ));
     }
     let (key, alg) = keys.signing_key(alg)?;
     let mut header = format!("{{\"alg\":\"{}\",\"typ\":\"JWT\"", alg.name());
@@ -214,7 +254,11 @@ pub fn sign(claims_json: &str, keys: &KeySet, alg: Option<Alg>) -> Result<String
         header.push_str(&json::quote(kid));
     }
     header.push('}');
-    let input = format!("{}.{}", b64::encode(header.as_bytes()), b64::encode(claims_json.as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64::encode(header.as_bytes()),
+        b64::encode(claims_json.as_bytes())
+    );
     let signature = match (&key.material, alg.family()) {
         (Material::Hmac(secret), Family::Hmac) => hmac_sign(alg, secret, input.as_bytes()),
         _ => {
@@ -251,12 +295,23 @@ mod tests {
     fn rfc7515_a1_verifies() {
         let keys = KeySet::from_json(A1_JWK).unwrap();
         let payload = verify(A1_TOKEN, &keys, &opts("{}"), 1_300_819_000.0, 0.0).unwrap();
-        assert_eq!(payload, "{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}");
-        assert_eq!(reason(verify(A1_TOKEN, &keys, &opts("{}"), 1_300_819_380.0, 0.0)), Reason::Expired);
+        assert_eq!(
+            payload,
+            "{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}"
+        );
+        assert_eq!(
+            reason(verify(A1_TOKEN, &keys, &opts("{}"), 1_300_819_380.0, 0.0)),
+            Reason::Expired
+        );
         // the same signing input and key give the RFC's signature
         let parts = split(A1_TOKEN).unwrap();
-        let Material::Hmac(k) = &keys.keys[0].material else { panic!() };
-        assert_eq!(b64::encode(&hmac_sign(Alg::HS256, k, parts.signing_input.as_bytes())), "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        let Material::Hmac(k) = &keys.keys[0].material else {
+            panic!()
+        };
+        assert_eq!(
+            b64::encode(&hmac_sign(Alg::HS256, k, parts.signing_input.as_bytes())),
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        );
     }
 
     #[test]
@@ -268,33 +323,54 @@ mod tests {
             assert_eq!(h, format!("{{\"alg\":\"{}\",\"typ\":\"JWT\"}}", alg.name()));
             assert_eq!(p, r#"{"sub":"u","n":1}"#);
             assert_eq!(verify(&t, &keys, &opts("{}"), 0.0, 0.0).unwrap(), p);
-            assert_eq!(reason(verify(&t, &secret("other"), &opts("{}"), 0.0, 0.0)), Reason::BadSignature);
+            assert_eq!(
+                reason(verify(&t, &secret("other"), &opts("{}"), 0.0, 0.0)),
+                Reason::BadSignature
+            );
         }
     }
 
     #[test]
     fn kid_is_emitted_and_selects_the_key() {
-        let set = KeySet::from_json(r#"{"keys":[{"kty":"oct","k":"YQ","kid":"a"},{"kty":"oct","k":"Yg","kid":"b"}]}"#).unwrap();
+        let set = KeySet::from_json(
+            r#"{"keys":[{"kty":"oct","k":"YQ","kid":"a"},{"kty":"oct","k":"Yg","kid":"b"}]}"#,
+        )
+        .unwrap();
         let only_b = KeySet::from_json(r#"{"kty":"oct","k":"Yg","kid":"b"}"#).unwrap();
         let t = sign("{}", &only_b, None).unwrap();
         assert!(decode(&t).unwrap().0.ends_with(r#","kid":"b"}"#));
         assert!(verify(&t, &set, &opts("{}"), 0.0, 0.0).is_ok());
         let only_c = KeySet::from_json(r#"{"kty":"oct","k":"Yg","kid":"c"}"#).unwrap();
         let t = sign("{}", &only_c, None).unwrap();
-        assert_eq!(reason(verify(&t, &set, &opts("{}"), 0.0, 0.0)), Reason::UnknownKid);
-        assert_eq!(reason(verify(&t, &only_b, &opts("{}"), 0.0, 0.0)), Reason::UnknownKid);
+        assert_eq!(
+            reason(verify(&t, &set, &opts("{}"), 0.0, 0.0)),
+            Reason::UnknownKid
+        );
+        assert_eq!(
+            reason(verify(&t, &only_b, &opts("{}"), 0.0, 0.0)),
+            Reason::UnknownKid
+        );
         // no kid in the token: each key is tried
         let t = sign("{}", &secret("b"), None).unwrap();
         assert!(verify(&t, &set, &opts("{}"), 0.0, 0.0).is_ok());
     }
 
     fn forge(header: &str, payload: &str, sig: &str) -> String {
-        format!("{}.{}.{}", b64::encode(header.as_bytes()), b64::encode(payload.as_bytes()), sig)
+        format!(
+            "{}.{}.{}",
+            b64::encode(header.as_bytes()),
+            b64::encode(payload.as_bytes()),
+            sig
+        )
     }
 
     /// A token with any header and payload bytes, correctly signed with HS256 secret "k".
     fn forge_signed(header: &str, payload: &str) -> String {
-        let input = format!("{}.{}", b64::encode(header.as_bytes()), b64::encode(payload.as_bytes()));
+        let input = format!(
+            "{}.{}",
+            b64::encode(header.as_bytes()),
+            b64::encode(payload.as_bytes())
+        );
         let sig = b64::encode(&hmac_sign(Alg::HS256, b"k", input.as_bytes()));
         format!("{input}.{sig}")
     }
@@ -304,34 +380,67 @@ mod tests {
         let keys = secret("k");
         for none in ["none", "None", "NONE", "nOnE"] {
             let t = forge(&format!("{{\"alg\":\"{none}\"}}"), "{}", "");
-            assert_eq!(reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)), Reason::AlgNone);
+            assert_eq!(
+                reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)),
+                Reason::AlgNone
+            );
         }
         let good = sign(r#"{"role":"user"}"#, &keys, None).unwrap();
         let mut p: Vec<&str> = good.split('.').collect();
         let evil = b64::encode(br#"{"role":"admin"}"#);
         p[1] = &evil;
-        assert_eq!(reason(verify(&p.join("."), &keys, &opts("{}"), 0.0, 0.0)), Reason::BadSignature);
+        assert_eq!(
+            reason(verify(&p.join("."), &keys, &opts("{}"), 0.0, 0.0)),
+            Reason::BadSignature
+        );
         let mut sig = good.clone();
         let last = sig.pop().unwrap();
         sig.push(if last == 'A' { 'Q' } else { 'A' });
-        assert_eq!(reason(verify(&sig, &keys, &opts("{}"), 0.0, 0.0)), Reason::BadSignature);
+        assert_eq!(
+            reason(verify(&sig, &keys, &opts("{}"), 0.0, 0.0)),
+            Reason::BadSignature
+        );
         // algorithm confusion: an RSA token with a secret, an HMAC token with a PEM
         let t = forge(r#"{"alg":"RS256"}"#, "{}", "AAAA");
-        assert_eq!(reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)), Reason::AlgNotAllowed);
+        assert_eq!(
+            reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)),
+            Reason::AlgNotAllowed
+        );
         let pem = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBg\n-----END PUBLIC KEY-----\n";
         let t = sign("{}", &secret(pem), Some(Alg::HS256)).unwrap_err();
         assert!(matches!(t, AuthError::InvalidKey(_)));
         let hs_with_pem = sign("{}", &secret(pem.trim_start_matches('-')), None).unwrap();
-        assert_eq!(reason(verify(&hs_with_pem, &secret(pem), &opts("{}"), 0.0, 0.0)), Reason::AlgNotAllowed);
+        assert_eq!(
+            reason(verify(&hs_with_pem, &secret(pem), &opts("{}"), 0.0, 0.0)),
+            Reason::AlgNotAllowed
+        );
         // crit and b64
         let t = forge(r#"{"alg":"HS256","crit":["exp"]}"#, "{}", "");
-        assert_eq!(reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)), Reason::CritUnsupported);
+        assert_eq!(
+            reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)),
+            Reason::CritUnsupported
+        );
         let t = forge(r#"{"alg":"HS256","b64":false}"#, "{}", "");
-        assert_eq!(reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)), Reason::CritUnsupported);
+        assert_eq!(
+            reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)),
+            Reason::CritUnsupported
+        );
         let t = forge(r#"{"alg":"ES512"}"#, "{}", "");
-        assert_eq!(reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)), Reason::UnsupportedAlg);
+        assert_eq!(
+            reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)),
+            Reason::UnsupportedAlg
+        );
         let t = sign("{}", &keys, Some(Alg::HS512)).unwrap();
-        assert_eq!(reason(verify(&t, &keys, &opts(r#"{"algorithms":["HS256"]}"#), 0.0, 0.0)), Reason::AlgNotAllowed);
+        assert_eq!(
+            reason(verify(
+                &t,
+                &keys,
+                &opts(r#"{"algorithms":["HS256"]}"#),
+                0.0,
+                0.0
+            )),
+            Reason::AlgNotAllowed
+        );
     }
 
     #[test]
@@ -360,11 +469,31 @@ mod tests {
             let r = verify(t, &keys, &opts("{}"), 0.0, 0.0);
             assert_eq!(reason(r), Reason::Malformed, "{t}");
         }
-        let big = forge(r#"{"alg":"HS256"}"#, &format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_TOKEN_LEN)), "");
-        assert_eq!(reason(verify(&big, &keys, &opts("{}"), 0.0, 0.0)), Reason::TooLarge);
-        let deep = sign(&format!("{{\"a\":{}{}}}", "[".repeat(128), "]".repeat(128)), &keys, None).unwrap();
-        assert_eq!(reason(verify(&deep, &keys, &opts("{}"), 0.0, 0.0)), Reason::TooLarge);
-        let just = sign(&format!("{{\"a\":{}{}}}", "[".repeat(127), "]".repeat(127)), &keys, None).unwrap();
+        let big = forge(
+            r#"{"alg":"HS256"}"#,
+            &format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_TOKEN_LEN)),
+            "",
+        );
+        assert_eq!(
+            reason(verify(&big, &keys, &opts("{}"), 0.0, 0.0)),
+            Reason::TooLarge
+        );
+        let deep = sign(
+            &format!("{{\"a\":{}{}}}", "[".repeat(128), "]".repeat(128)),
+            &keys,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            reason(verify(&deep, &keys, &opts("{}"), 0.0, 0.0)),
+            Reason::TooLarge
+        );
+        let just = sign(
+            &format!("{{\"a\":{}{}}}", "[".repeat(127), "]".repeat(127)),
+            &keys,
+            None,
+        )
+        .unwrap();
         assert!(verify(&just, &keys, &opts("{}"), 0.0, 0.0).is_ok());
     }
 
@@ -373,14 +502,22 @@ mod tests {
         let keys = secret("hunter2-secret");
         let t = sign(r#"{"exp":1,"sub":"PRIVATE"}"#, &keys, None).unwrap();
         let e = verify(&t, &keys, &opts("{}"), 10.0, 0.0).unwrap_err();
-        let AuthError::Token { detail, .. } = &e else { panic!() };
+        let AuthError::Token { detail, .. } = &e else {
+            panic!()
+        };
         for text in [e.to_string(), detail.clone()] {
-            assert!(!text.contains("hunter2") && !text.contains("PRIVATE") && !text.contains(&t[..20]), "{text}");
+            assert!(
+                !text.contains("hunter2") && !text.contains("PRIVATE") && !text.contains(&t[..20]),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn sign_rejects_non_object_claims() {
-        assert!(matches!(sign("[1]", &secret("k"), None), Err(AuthError::InvalidOption(_))));
+        assert!(matches!(
+            sign("[1]", &secret("k"), None),
+            Err(AuthError::InvalidOption(_))
+        ));
     }
 }

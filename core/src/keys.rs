@@ -99,7 +99,10 @@ impl KeySet {
             return Err(AuthError::InvalidKey("the secret is empty".into()));
         }
         if text.starts_with("-----BEGIN") {
-            return Ok(KeySet { keys: vec![pem(text)?], is_set: false });
+            return Ok(KeySet {
+                keys: vec![pem(text)?],
+                is_set: false,
+            });
         }
         if text.trim_start().starts_with('{') {
             if let Ok(obj) = serde_json::from_str::<Map<String, Value>>(text) {
@@ -108,20 +111,28 @@ impl KeySet {
                 }
             }
         }
-        Ok(KeySet { keys: vec![Key::secret(text.as_bytes().to_vec())], is_set: false })
+        Ok(KeySet {
+            keys: vec![Key::secret(text.as_bytes().to_vec())],
+            is_set: false,
+        })
     }
 
     /// A `jsonb` key: a JWK or a JWKS, as JSON text.
     pub fn from_json(text: &str) -> Result<KeySet> {
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(obj)) => KeySet::from_object(&obj),
-            _ => Err(AuthError::InvalidKey("a jsonb key must be a JWK or a JWKS object".into())),
+            _ => Err(AuthError::InvalidKey(
+                "a jsonb key must be a JWK or a JWKS object".into(),
+            )),
         }
     }
 
     fn from_object(obj: &Map<String, Value>) -> Result<KeySet> {
         if obj.contains_key("kty") {
-            return Ok(KeySet { keys: vec![jwk(obj, None)?], is_set: false });
+            return Ok(KeySet {
+                keys: vec![jwk(obj, None)?],
+                is_set: false,
+            });
         }
         let Some(Value::Array(list)) = obj.get("keys") else {
             return Err(AuthError::InvalidKey(
@@ -136,7 +147,9 @@ impl KeySet {
             .enumerate()
             .map(|(i, k)| match k {
                 Value::Object(o) => jwk(o, Some(i)),
-                _ => Err(AuthError::InvalidKey(format!("key {i} of the JWKS is not an object"))),
+                _ => Err(AuthError::InvalidKey(format!(
+                    "key {i} of the JWKS is not an object"
+                ))),
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(KeySet { keys, is_set: true })
@@ -241,7 +254,9 @@ fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
                 return Err(err("an RSA key needs \"n\" and \"e\""));
             }
             can_sign &= obj.contains_key("d");
-            Material::Asymmetric { family: Some(Family::Rsa) }
+            Material::Asymmetric {
+                family: Some(Family::Rsa),
+            }
         }
         Some("EC") => {
             can_sign &= obj.contains_key("d");
@@ -263,7 +278,13 @@ fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
         Some(_) => Material::Asymmetric { family: None },
         None => return Err(err("\"kty\" is missing")),
     };
-    Ok(Key { kid, alg, can_sign, can_verify, material })
+    Ok(Key {
+        kid,
+        alg,
+        can_sign,
+        can_verify,
+        material,
+    })
 }
 
 fn key_error(index: Option<usize>, kid: Option<&str>, what: &str) -> AuthError {
@@ -285,7 +306,10 @@ mod tests {
         assert_eq!(ks.keys[0].material, Material::Hmac(b"my secret".to_vec()));
         assert!(ks.keys[0].serves(Alg::HS512, Purpose::Verify));
         assert!(!ks.keys[0].serves(Alg::RS256, Purpose::Verify));
-        assert!(matches!(KeySet::from_text(""), Err(AuthError::InvalidKey(_))));
+        assert!(matches!(
+            KeySet::from_text(""),
+            Err(AuthError::InvalidKey(_))
+        ));
         // a JSON object that is neither JWK nor JWKS is a secret, as in PostgREST
         let ks = KeySet::from_text("{\"a\":1}").unwrap();
         assert_eq!(ks.keys[0].material, Material::Hmac(b"{\"a\":1}".to_vec()));
@@ -303,14 +327,17 @@ mod tests {
 
     #[test]
     fn oct_jwk_and_jwks() {
-        let ks = KeySet::from_json(r#"{"kty":"oct","k":"c2VjcmV0","kid":"a","alg":"HS384"}"#)
-            .unwrap();
+        let ks =
+            KeySet::from_json(r#"{"kty":"oct","k":"c2VjcmV0","kid":"a","alg":"HS384"}"#).unwrap();
         let k = &ks.keys[0];
         assert_eq!(k.material, Material::Hmac(b"secret".to_vec()));
         assert!(k.serves(Alg::HS384, Purpose::Verify));
         assert!(!k.serves(Alg::HS256, Purpose::Verify), "JWK alg must match");
         assert_eq!(k.default_alg(), Some(Alg::HS384));
-        let set = KeySet::from_text(r#"{"keys":[{"kty":"oct","k":"YQ"},{"kty":"RSA","n":"AQ","e":"AQAB"}]}"#).unwrap();
+        let set = KeySet::from_text(
+            r#"{"keys":[{"kty":"oct","k":"YQ"},{"kty":"RSA","n":"AQ","e":"AQAB"}]}"#,
+        )
+        .unwrap();
         assert!(set.is_set);
         assert_eq!(set.keys.len(), 2);
         assert!(!set.keys[1].serves(Alg::HS256, Purpose::Verify));
@@ -329,9 +356,15 @@ mod tests {
 
     #[test]
     fn bad_keys_name_the_key_not_the_material() {
-        let e = KeySet::from_json(r#"{"keys":[{"kty":"oct","k":"YQ"},{"kty":"oct","k":"!!secret!!","kid":"b"}]}"#).unwrap_err();
+        let e = KeySet::from_json(
+            r#"{"keys":[{"kty":"oct","k":"YQ"},{"kty":"oct","k":"!!secret!!","kid":"b"}]}"#,
+        )
+        .unwrap_err();
         let msg = e.to_string();
-        assert!(msg.starts_with("invalid key: key 1 of the JWKS (kid \"b\")"), "{msg}");
+        assert!(
+            msg.starts_with("invalid key: key 1 of the JWKS (kid \"b\")"),
+            "{msg}"
+        );
         assert!(!msg.contains("secret"));
         assert!(KeySet::from_json(r#"{"keys":[]}"#).is_err());
         assert!(KeySet::from_json(r#"[1]"#).is_err());

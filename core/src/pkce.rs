@@ -30,7 +30,8 @@ impl Method {
 /// 43 to 128 characters of the unreserved set `[A-Za-z0-9-._~]` (RFC 7636 section 4.1).
 pub fn is_valid_verifier(v: &str) -> bool {
     (MIN_LEN..=MAX_LEN).contains(&v.len())
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 fn derive(verifier: &str, method: Method) -> String {
@@ -52,19 +53,30 @@ pub fn challenge(verifier: &str, method: Method) -> Result<String> {
 
 /// Whether `verifier` answers `challenge`; false for a malformed verifier.
 pub fn verify(verifier: &str, challenge: &str, method: Method) -> bool {
-    is_valid_verifier(verifier) && bool::from(derive(verifier, method).as_bytes().ct_eq(challenge.as_bytes()))
+    is_valid_verifier(verifier)
+        && bool::from(
+            derive(verifier, method)
+                .as_bytes()
+                .ct_eq(challenge.as_bytes()),
+        )
 }
 
 /// A new verifier of `len` characters from the OS CSPRNG. Each character takes 6 random
 /// bits, drawn uniformly from the 64 base64url characters (all in the unreserved set).
 pub fn new_verifier(len: i32) -> Result<String> {
-    let len = usize::try_from(len).ok().filter(|l| (MIN_LEN..=MAX_LEN).contains(l)).ok_or_else(|| {
-        AuthError::InvalidOption(format!("verifier length must be {MIN_LEN} to {MAX_LEN}"))
-    })?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|l| (MIN_LEN..=MAX_LEN).contains(l))
+        .ok_or_else(|| {
+            AuthError::InvalidOption(format!("verifier length must be {MIN_LEN} to {MAX_LEN}"))
+        })?;
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut bytes = vec![0u8; len];
     getrandom::fill(&mut bytes).expect("the OS CSPRNG is available");
-    Ok(bytes.iter().map(|b| ALPHABET[(b & 63) as usize] as char).collect())
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[(b & 63) as usize] as char)
+        .collect())
 }
 
 #[cfg(test)]

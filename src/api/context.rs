@@ -1,0 +1,284 @@
+//! Section 2: auth.jwt(), uid(), sub(), role(), email(), claim(name).
+//!
+//! Why this is fast: these are plain version-1 C functions (no pgrx argument or return
+//! wrapper), and each answers from a per-backend cache whose validity check is one integer
+//! comparison. The cache is keyed on a generation counter that moves on every change of a
+//! request.jwt.* setting (our assign hook, see gucs.rs) and at every transaction end (an
+//! xact callback), so a new value is always seen, even between two statements of one
+//! plpgsql function, and nothing is folded into a plan (the functions stay STABLE).
+//!
+//! Why it is sound to return the same pointer to every row: cached values live in
+//! TopTransactionContext, are never written after creation, and the cache is dropped at
+//! transaction end, before that memory is freed. A value already returned stays valid for
+//! the rest of the transaction even if the claims change again (we allocate anew).
+use crate::gucs;
+use pgrx::prelude::*;
+use pgrx::{pg_sys, IntoDatum, PgMemoryContexts};
+use std::cell::UnsafeCell;
+use std::ffi::{c_char, c_void, CStr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Assign hook of every request.jwt.* setting: a change invalidates the cache.
+pub unsafe extern "C-unwind" fn on_setting_change(_new: *const c_char, _extra: *mut c_void) {
+    GENERATION.fetch_add(1, Relaxed);
+}
+
+/// Transaction end: cached values die with TopTransactionContext.
+unsafe extern "C-unwind" fn on_xact_event(_event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
+    GENERATION.fetch_add(1, Relaxed);
+}
+
+pub fn init() {
+    gucs::init(on_setting_change);
+    unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Unknown,
+    Null,
+    Value(pg_sys::Datum),
+}
+
+struct Cache {
+    generation: u64,
+    claims: Slot, // request.jwt.claims as jsonb
+    jwt: Slot,
+    sub: Slot,
+    uid: Slot,
+    role: Slot,
+    email: Slot,
+}
+
+/// A backend runs one thread; this cell is only touched from SQL-callable functions.
+struct BackendLocal(UnsafeCell<Cache>);
+unsafe impl Sync for BackendLocal {}
+
+static CACHE: BackendLocal = BackendLocal(UnsafeCell::new(Cache {
+    generation: u64::MAX,
+    claims: Slot::Unknown,
+    jwt: Slot::Unknown,
+    sub: Slot::Unknown,
+    uid: Slot::Unknown,
+    role: Slot::Unknown,
+    email: Slot::Unknown,
+}));
+
+fn cache() -> &'static mut Cache {
+    let c = unsafe { &mut *CACHE.0.get() };
+    let g = GENERATION.load(Relaxed);
+    if c.generation != g {
+        *c = Cache {
+            generation: g,
+            claims: Slot::Unknown,
+            jwt: Slot::Unknown,
+            sub: Slot::Unknown,
+            uid: Slot::Unknown,
+            role: Slot::Unknown,
+            email: Slot::Unknown,
+        };
+    }
+    c
+}
+
+fn slot(d: Option<pg_sys::Datum>) -> Slot {
+    d.map_or(Slot::Null, Slot::Value)
+}
+
+/// Build a cached value in TopTransactionContext.
+fn in_xact<T>(f: impl FnOnce() -> T) -> T {
+    unsafe { PgMemoryContexts::TopTransactionContext.switch_to(|_| f()) }
+}
+
+fn jsonb_in(text: &CStr) -> Option<pg_sys::Datum> {
+    // Raises 22P02 on invalid JSON, exactly like Supabase's `::jsonb` cast.
+    in_xact(|| unsafe {
+        pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(text.as_ptr().into())])
+    })
+}
+
+fn claims(c: &mut Cache) -> Option<pg_sys::Datum> {
+    if let Slot::Unknown = c.claims {
+        c.claims = slot(gucs::value(&gucs::CLAIMS).and_then(jsonb_in));
+    }
+    match c.claims {
+        Slot::Value(d) => Some(d),
+        _ => None,
+    }
+}
+
+/// `coalesce(nullif(<legacy>, ''), nullif(request.jwt.claims, '')::jsonb ->> name)`
+fn field_text(
+    c: &mut Cache,
+    legacy: &'static pgrx::GucSetting<Option<std::ffi::CString>>,
+    name: &str,
+) -> Option<pg_sys::Datum> {
+    if let Some(v) = gucs::value(legacy) {
+        return in_xact(|| v.to_str().ok().and_then(|s| s.into_datum()));
+    }
+    let claims = claims(c)?;
+    in_xact(|| unsafe {
+        pgrx::direct_function_call_as_datum(
+            pg_sys::jsonb_object_field_text,
+            &[Some(claims), name.into_datum()],
+        )
+    })
+}
+
+fn compute_jwt(c: &mut Cache) -> Slot {
+    match gucs::value(&gucs::CLAIM_LEGACY) {
+        Some(legacy) => slot(jsonb_in(legacy)),
+        None => slot(claims(c)),
+    }
+}
+
+fn compute_sub(c: &mut Cache) -> Slot {
+    slot(field_text(c, &gucs::CLAIM_SUB, "sub"))
+}
+
+fn compute_uid(c: &mut Cache) -> Slot {
+    if let Slot::Unknown = c.sub {
+        c.sub = compute_sub(c);
+    }
+    let Slot::Value(text) = c.sub else {
+        return Slot::Null;
+    };
+    let text = unsafe { <&str as pgrx::FromDatum>::from_datum(text, false) };
+    match text.and_then(auth_core::uuid::parse) {
+        None => Slot::Null,
+        Some(bytes) => in_xact(|| slot(pgrx::Uuid::from_bytes(bytes).into_datum())),
+    }
+}
+
+fn compute_role(c: &mut Cache) -> Slot {
+    slot(field_text(c, &gucs::CLAIM_ROLE, "role"))
+}
+
+fn compute_email(c: &mut Cache) -> Slot {
+    slot(field_text(c, &gucs::CLAIM_EMAIL, "email"))
+}
+
+/// The whole per-row path: compare a generation, return a Datum.
+#[inline(always)]
+unsafe fn answer(
+    fcinfo: pg_sys::FunctionCallInfo,
+    pick: fn(&mut Cache) -> &mut Slot,
+    compute: fn(&mut Cache) -> Slot,
+) -> pg_sys::Datum {
+    let c = cache();
+    if let Slot::Unknown = *pick(c) {
+        let v = compute(c);
+        *pick(c) = v;
+    }
+    match *pick(c) {
+        Slot::Value(d) => d,
+        _ => {
+            (*fcinfo).isnull = true;
+            pg_sys::Datum::from(0)
+        }
+    }
+}
+
+/// Declares a version-1 C function `$name` answering from cache slot `$field`.
+macro_rules! cached_fn {
+    ($name:ident, $finfo:ident, $field:ident, $compute:path) => {
+        #[no_mangle]
+        pub extern "C" fn $finfo() -> &'static pg_sys::Pg_finfo_record {
+            const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+
+        #[no_mangle]
+        #[pg_guard]
+        pub unsafe extern "C-unwind" fn $name(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+            answer(fcinfo, |c| &mut c.$field, $compute)
+        }
+    };
+}
+
+cached_fn!(sae_auth_jwt, pg_finfo_sae_auth_jwt, jwt, compute_jwt);
+cached_fn!(sae_auth_uid, pg_finfo_sae_auth_uid, uid, compute_uid);
+cached_fn!(sae_auth_sub, pg_finfo_sae_auth_sub, sub, compute_sub);
+cached_fn!(sae_auth_role, pg_finfo_sae_auth_role, role, compute_role);
+cached_fn!(
+    sae_auth_email,
+    pg_finfo_sae_auth_email,
+    email,
+    compute_email
+);
+
+/// auth.claim(name): `request.jwt.claim.<name>` (legacy, as a JSON string) else
+/// `auth.jwt() -> name`. Not cached per name: it is not the per-row hot path.
+#[no_mangle]
+pub extern "C" fn pg_finfo_sae_auth_claim() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn sae_auth_claim(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // STRICT in SQL, so the argument is not null.
+    let name: &str = pgrx::fcinfo::pg_getarg(fcinfo, 0).expect("strict");
+    let legacy = std::ffi::CString::new(format!("request.jwt.claim.{name}")).ok();
+    let legacy = legacy.and_then(|n| {
+        let v = pg_sys::GetConfigOption(n.as_ptr(), true, false);
+        (!v.is_null() && *v != 0).then(|| CStr::from_ptr(v).to_string_lossy().into_owned())
+    });
+    let result = match legacy {
+        Some(v) => crate::jsonb::JsonbText(auth_core::json::quote(&v)).into_datum(),
+        None => {
+            let jwt = answer(fcinfo, |c| &mut c.jwt, compute_jwt);
+            if (*fcinfo).isnull {
+                return jwt;
+            }
+            pgrx::direct_function_call_as_datum(
+                pg_sys::jsonb_object_field,
+                &[Some(jwt), name.into_datum()],
+            )
+        }
+    };
+    match result {
+        Some(d) => d,
+        None => {
+            (*fcinfo).isnull = true;
+            pg_sys::Datum::from(0)
+        }
+    }
+}
+
+extension_sql!(
+    r#"
+-- Schema auth may already exist (Supabase creates it): create it only when missing.
+DO $do$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'auth') THEN
+    CREATE SCHEMA auth;
+  END IF;
+END $do$;
+GRANT USAGE ON SCHEMA auth TO PUBLIC;
+
+-- Raw C functions: STABLE (never folded into a cached plan), PARALLEL SAFE.
+CREATE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE c STABLE PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'sae_auth_jwt';
+CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE c STABLE PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'sae_auth_uid';
+CREATE FUNCTION auth.sub() RETURNS text LANGUAGE c STABLE PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'sae_auth_sub';
+CREATE FUNCTION auth.role() RETURNS text LANGUAGE c STABLE PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'sae_auth_role';
+CREATE FUNCTION auth.email() RETURNS text LANGUAGE c STABLE PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'sae_auth_email';
+CREATE FUNCTION auth.claim(name text) RETURNS jsonb LANGUAGE c STABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'sae_auth_claim';
+
+COMMENT ON FUNCTION auth.jwt() IS 'The request''s JWT claims: request.jwt.claim (legacy) else request.jwt.claims';
+COMMENT ON FUNCTION auth.uid() IS 'The request''s subject as uuid; NULL when absent or not a uuid';
+COMMENT ON FUNCTION auth.sub() IS 'The request''s subject as text';
+COMMENT ON FUNCTION auth.role() IS 'The request''s role claim';
+COMMENT ON FUNCTION auth.email() IS 'The request''s email claim';
+COMMENT ON FUNCTION auth.claim(text) IS 'One top-level claim of the request, as jsonb';
+"#,
+    name = "auth_context",
+);

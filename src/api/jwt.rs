@@ -1,0 +1,121 @@
+//! Section 1: jwt_sign, jwt_verify, jwt_is_valid, jwt_decode (extension schema).
+use crate::error::OrReport;
+use crate::gucs;
+use crate::jsonb::JsonbText;
+use auth_core::alg::Alg;
+use auth_core::claims::VerifyOptions;
+use auth_core::keys::KeySet;
+use auth_core::{jwt, AuthError};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn verify_with(
+    token: &str,
+    keys: auth_core::Result<KeySet>,
+    options: &JsonbText,
+) -> auth_core::Result<String> {
+    let keys = keys?;
+    let opts = VerifyOptions::from_json(&options.0)?;
+    jwt::verify(
+        token,
+        &keys,
+        &opts,
+        now(),
+        f64::from(gucs::JWT_LEEWAY.get()),
+    )
+}
+
+/// `jwt_is_valid`: false where jwt_verify raises 28000; other errors are raised.
+fn is_valid(r: auth_core::Result<String>) -> Result<bool, ErrorReport> {
+    match r {
+        Ok(_) => Ok(true),
+        Err(AuthError::Token { .. }) => Ok(false),
+        Err(e) => Err(crate::error::report(e)),
+    }
+}
+
+/// Sign `claims` (a JSON object, written as given) with a secret or PEM / JWK text key.
+#[pg_extern(volatile, parallel_safe)]
+fn jwt_sign(
+    claims: JsonbText,
+    key: &str,
+    algorithm: default!(&str, "'HS256'"),
+) -> Result<String, ErrorReport> {
+    let alg = Alg::parse_option(algorithm).or_report()?;
+    jwt::sign(&claims.0, &KeySet::from_text(key).or_report()?, Some(alg)).or_report()
+}
+
+/// Sign with a JWK or JWKS; `algorithm` NULL means the key's own alg or its family's default.
+#[pg_extern(volatile, parallel_safe, name = "jwt_sign")]
+fn jwt_sign_jwk(
+    claims: Option<JsonbText>,
+    key: Option<JsonbText>,
+    algorithm: default!(Option<&str>, "NULL"),
+) -> Result<Option<String>, ErrorReport> {
+    let (Some(claims), Some(key)) = (claims, key) else {
+        return Ok(None);
+    };
+    let alg = algorithm.map(Alg::parse_option).transpose().or_report()?;
+    jwt::sign(&claims.0, &KeySet::from_json(&key.0).or_report()?, alg)
+        .or_report()
+        .map(Some)
+}
+
+/// Verify a token against a secret, PEM or JWK / JWKS text; return its claims.
+#[pg_extern(stable, parallel_safe)]
+fn jwt_verify(
+    token: &str,
+    key: &str,
+    options: default!(JsonbText, "'{}'"),
+) -> Result<JsonbText, ErrorReport> {
+    verify_with(token, KeySet::from_text(key), &options)
+        .map(JsonbText)
+        .or_report()
+}
+
+/// Verify a token against a JWK or JWKS; return its claims.
+#[pg_extern(stable, parallel_safe, name = "jwt_verify")]
+fn jwt_verify_jwk(
+    token: &str,
+    key: JsonbText,
+    options: default!(JsonbText, "'{}'"),
+) -> Result<JsonbText, ErrorReport> {
+    verify_with(token, KeySet::from_json(&key.0), &options)
+        .map(JsonbText)
+        .or_report()
+}
+
+/// Whether jwt_verify would accept the token (text key).
+#[pg_extern(stable, parallel_safe)]
+fn jwt_is_valid(
+    token: &str,
+    key: &str,
+    options: default!(JsonbText, "'{}'"),
+) -> Result<bool, ErrorReport> {
+    is_valid(verify_with(token, KeySet::from_text(key), &options))
+}
+
+/// Whether jwt_verify would accept the token (JWK / JWKS key).
+#[pg_extern(stable, parallel_safe, name = "jwt_is_valid")]
+fn jwt_is_valid_jwk(
+    token: &str,
+    key: JsonbText,
+    options: default!(JsonbText, "'{}'"),
+) -> Result<bool, ErrorReport> {
+    is_valid(verify_with(token, KeySet::from_json(&key.0), &options))
+}
+
+/// `{"header": ..., "payload": ...}` of a token, NOT verified.
+#[pg_extern(immutable, parallel_safe)]
+fn jwt_decode(token: &str) -> Result<JsonbText, ErrorReport> {
+    let (header, payload) = jwt::decode(token).or_report()?;
+    Ok(JsonbText(format!(
+        "{{\"header\":{header},\"payload\":{payload}}}"
+    )))
+}

@@ -1,0 +1,4 @@
+//! The SQL surface: thin functions over auth_core, grouped by contract section.
+pub mod context;
+pub mod jwt;
+pub mod pkce;
