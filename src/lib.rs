@@ -1,6 +1,9 @@
 //! supabase_auth_ext: JWT, PKCE and request-auth helpers for PostgreSQL.
 //!
 //! The logic lives in the pgrx-free crate `auth_core`; this crate only adapts it to SQL.
+// The SQL functions return pgrx's ErrorReport (the error type at the edge, built at most once
+// per call); its size does not matter there.
+#![allow(clippy::result_large_err)]
 use pgrx::prelude::*;
 
 mod api;
@@ -17,7 +20,9 @@ pub extern "C-unwind" fn _PG_init() {
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
-mod tests;
+mod tests {
+    include!("tests.rs");
+}
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]
