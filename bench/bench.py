@@ -1,0 +1,149 @@
+"""Benchmarks, side by side in one run; prints a Markdown report to stdout.
+
+Run through bench/run.sh, which builds release, starts a throwaway cluster and passes
+connection settings in the environment.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import psycopg
+
+SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+N_TOKENS = 20_000
+N_ROWS = 1_000_000
+N_PKCE = 200_000
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+U1 = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+
+conn = psycopg.connect(dbname=os.environ["BENCH_DB"], autocommit=True)
+
+
+def best(sql, runs=RUNS, setup=()):
+    """Best wall time in ms of `sql` over `runs` runs, each in its own transaction."""
+    times = []
+    for _ in range(runs):
+        with conn.transaction():
+            for s in setup:
+                conn.execute(s)
+            t = time.perf_counter()
+            conn.execute(sql).fetchall()
+            times.append((time.perf_counter() - t) * 1000)
+    return min(times)
+
+
+def prepare():
+    conn.execute("set max_parallel_workers_per_gather = 0")
+    conn.execute("""
+      drop table if exists toks, rls_rows, pkce_pairs;
+      create table toks as
+        select jwt_sign(jsonb_build_object(
+          'aud', 'authenticated', 'exp', 1999999999, 'iat', 1700000000 + g,
+          'iss', 'https://abcdefghijklmnop.supabase.co/auth/v1',
+          'sub', gen_random_uuid(), 'email', 'user' || g || '@example.com', 'phone', '',
+          'app_metadata', jsonb_build_object('provider', 'email', 'providers', jsonb_build_array('email')),
+          'user_metadata', jsonb_build_object('email', 'user' || g || '@example.com', 'email_verified', true,
+                                              'phone_verified', false, 'sub', gen_random_uuid()),
+          'role', 'authenticated', 'aal', 'aal1',
+          'amr', jsonb_build_array(jsonb_build_object('method', 'password', 'timestamp', 1700000000 + g)),
+          'session_id', gen_random_uuid(), 'is_anonymous', false), %s) as t
+        from generate_series(1, %s) g;
+    """, (SECRET, N_TOKENS))
+    conn.execute("""
+      create table rls_rows as
+        select g as id, case when g %% 1000 = 0 then %s::uuid else gen_random_uuid() end as user_id
+        from generate_series(1, %s) g;
+      alter table rls_rows enable row level security;
+      create table pkce_pairs as
+        select v, pkce_challenge(v) as c from (select pkce_verifier(64) v from generate_series(1, %s)) s;
+      vacuum analyze toks, rls_rows, pkce_pairs;
+    """, (U1, N_ROWS, N_PKCE))
+    conn.execute("""
+      create schema if not exists supa;
+      create or replace function supa.uid() returns uuid language sql stable as $$
+        select coalesce(nullif(current_setting('request.jwt.claim.sub', true), ''),
+          (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'))::uuid $$;
+    """)
+    policies = {
+        "literal": f"user_id = '{U1}'::uuid",
+        "bare": "user_id = auth.uid()",
+        "select_wrapped": "user_id = (select auth.uid())",
+        "supabase_sql": "user_id = supa.uid()",
+        "supabase_sql_wrapped": "user_id = (select supa.uid())",
+    }
+    for name, using in policies.items():
+        role = f"bench_{name}"
+        conn.execute(f"""
+          do $$ begin if not exists (select 1 from pg_roles where rolname = '{role}') then
+            create role {role} nologin; end if; end $$;
+          drop policy if exists p_{name} on rls_rows;
+          create policy p_{name} on rls_rows for select to {role} using ({using});
+          grant select on rls_rows to {role};
+          grant usage on schema auth, supa to {role};
+        """)
+    return policies
+
+
+def main():
+    policies = prepare()
+    claims = json.dumps({"sub": U1, "role": "authenticated"})
+    out = []
+    version = conn.execute("show server_version").fetchone()[0]
+    out.append(f"PostgreSQL {version}, release build, one backend, parallel query off, best of {RUNS} runs.\n")
+
+    # 1. jwt_verify over 20k distinct Supabase-style tokens
+    avg_len = conn.execute("select avg(length(t))::int from toks").fetchone()[0]
+    base = best("select count(*) from toks where length(t) > 0")
+    verify = best(f"select count(*) from toks where jwt_verify(t, '{SECRET}') is not null")
+    is_valid = best(f"select count(*) from toks where jwt_is_valid(t, '{SECRET}')")
+    decode = best("select count(*) from toks where jwt_decode(t) is not null")
+    tokens_file = os.environ["BENCH_TOKENS"]
+    with open(tokens_file, "w") as f:
+        for (t,) in conn.execute("select t from toks"):
+            f.write(t + "\n")
+    floor = float(subprocess.check_output([os.environ["BENCH_FLOOR_BIN"], tokens_file, SECRET]).decode())
+    per = lambda ms: (ms - base) * 1000 / N_TOKENS
+    out.append(f"### jwt_verify HS256, {N_TOKENS} distinct Supabase-style tokens (avg {avg_len} bytes)\n")
+    out.append("| what | us per call | ratio to native floor |")
+    out.append("|---|---:|---:|")
+    out.append(f"| native floor (auth_core::jwt::verify in a Rust loop, same tokens) | {floor:.2f} | 1.00x |")
+    for name, ms in (("jwt_verify(token, secret) in SQL", verify), ("jwt_is_valid(token, secret)", is_valid),
+                     ("jwt_decode(token) (no verification)", decode)):
+        out.append(f"| {name} | {per(ms):.2f} | {per(ms) / floor:.2f}x |")
+    out.append(f"\nPer-call figures subtract the scan of the same table ({base:.1f} ms for {N_TOKENS} rows). Goal: jwt_verify <= 5 us.\n")
+
+    # 2. RLS, 1M rows
+    out.append(f"### RLS count over {N_ROWS:,} rows, policy variants side by side\n")
+    out.append("| policy | ms | ratio to literal |")
+    out.append("|---|---:|---:|")
+    results = {}
+    for name, using in policies.items():
+        setup = (f"set local role bench_{name}", f"select set_config('request.jwt.claims', '{claims}', true)")
+        runs = 3 if name == "supabase_sql" else RUNS
+        results[name] = best("select count(*) from rls_rows", runs=runs, setup=setup)
+        rows = None
+        with conn.transaction():
+            for s in setup:
+                conn.execute(s)
+            rows = conn.execute("select count(*) from rls_rows").fetchone()[0]
+        assert rows == N_ROWS // 1000, (name, rows)
+    for name, using in policies.items():
+        out.append(f"| `{using}` | {results[name]:.1f} | {results[name] / results['literal']:.2f}x |")
+    out.append("\nGoal: bare `auth.uid()` <= 1.2x the literal policy.\n")
+
+    # 3. pkce_verify S256
+    base = best("select count(*) from pkce_pairs where length(v) > length(c)")
+    pk = best("select count(*) from pkce_pairs where pkce_verify(v, c)")
+    out.append(f"### pkce_verify S256, {N_PKCE:,} distinct verifier/challenge pairs\n")
+    out.append("| what | us per call |")
+    out.append("|---|---:|")
+    out.append(f"| pkce_verify(v, c) | {(pk - base) * 1000 / N_PKCE:.2f} |")
+    out.append("\nGoal: <= 1 us per call (the scan of the table, subtracted, took "
+               f"{base:.1f} ms).\n")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
