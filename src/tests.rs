@@ -62,3 +62,75 @@ fn helpers_are_plain_c_functions() {
     );
     assert_eq!(lang, Ok(Some("c".into())));
 }
+
+/// A deterministic pseudo-random JSON document (objects, arrays, every scalar kind,
+/// duplicate keys, escapes, non-ASCII, containers past the 32-entry offset stride).
+fn next(seed: &mut u64, n: u64) -> u64 {
+    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (*seed >> 33) % n
+}
+
+fn random_json(seed: &mut u64, depth: u32) -> String {
+    const NUMBERS: [&str; 14] = [
+        "0", "-0", "1", "-17", "1.50", "0.1", "1e5", "1E-3", "-2.5e+10", "123456789012345678901234567890",
+        "3.14159265358979323846264338327950288", "1e300", "100", "0.000001",
+    ];
+    const STRINGS: [&str; 10] = [
+        "", "a", "authenticated", "é", "😀", "\\\"q\\\"", "tab\\tnew\\nline", "\\u00e9\\ud83d\\ude00",
+        "slash\\/back\\\\", "a much longer string value that goes on for a while",
+    ];
+    let kind = if depth >= 4 { 2 + next(seed, 4) } else { next(seed, 6) };
+    match kind {
+        0 | 1 => {
+            // wide (past the 32-entry stride) near the root only, so documents stay small
+            let widths: &[usize] = if depth == 0 { &[0, 1, 3, 17, 33, 40] } else { &[0, 1, 2, 3] };
+            let n = widths[next(seed, widths.len() as u64) as usize];
+            let mut members = Vec::new();
+            for _ in 0..n {
+                let key = match next(seed, 4) {
+                    0 => STRINGS[next(seed, 10) as usize].to_string(),
+                    _ => format!("k{}", next(seed, 50)),
+                };
+                members.push(format!("\"{key}\": {}", random_json(seed, depth + 1)));
+            }
+            if kind == 0 {
+                format!("{{{}}}", members.join(","))
+            } else {
+                let items: Vec<String> = members.iter().map(|m| m.split_once(": ").unwrap().1.to_string()).collect();
+                format!("[{}]", items.join(", "))
+            }
+        }
+        2 => NUMBERS[next(seed, 14) as usize].to_string(),
+        3 => format!("\"{}\"", STRINGS[next(seed, 10) as usize]),
+        4 => ["true", "false", "null"][next(seed, 3) as usize].to_string(),
+        _ => format!("[{}]", random_json(seed, depth + 1)),
+    }
+}
+
+#[pg_test]
+fn fast_jsonb_is_byte_identical_to_jsonb_in() {
+    use pgrx::IntoDatum;
+    let mut seed = 42u64;
+    let mut docs: Vec<String> = vec![
+        "{}".into(), "[]".into(), r#"{"a":1,"a":2}"#.into(), r#"{"b":1,"aa":2,"a":3}"#.into(),
+        r#"{"sub":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11","exp":1999999999,"amr":[{"method":"password"}]}"#.into(),
+    ];
+    while docs.len() < 3000 {
+        let d = random_json(&mut seed, 0);
+        if d.starts_with('{') || d.starts_with('[') {
+            docs.push(d);
+        }
+    }
+    for doc in docs {
+        let ours = crate::jsonb::JsonbText(doc.clone()).into_datum().unwrap();
+        let c = std::ffi::CString::new(doc.clone()).unwrap();
+        let theirs = unsafe {
+            pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(c.as_ptr().into())]).unwrap()
+        };
+        let bytes = |d: pg_sys::Datum| unsafe {
+            let p = d.cast_mut_ptr::<pg_sys::varlena>();
+            std::slice::from_raw_parts(p as *const u8, pgrx::varsize_any(p)).to_vec()
+        };
+        assert_eq!(bytes(ours), bytes(theirs), "{doc}");
+    }
+}

@@ -1,9 +1,12 @@
 //! Verification options (the `options` jsonb of jwt_verify) and the registered-claim checks.
 use crate::alg::Alg;
 use crate::error::{AuthError, Reason, Result};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::fmt;
 
 /// The options of jwt_verify / jwt_is_valid. Unknown option names are an error, so a typo
 /// (`"algoritms"`) cannot silently switch a check off.
@@ -87,9 +90,86 @@ impl VerifyOptions {
     }
 }
 
-/// The payload's top-level members, values left as raw JSON: only the claims that are
-/// checked get parsed, which keeps verification of large tokens cheap.
-pub type Claims<'a> = BTreeMap<String, &'a RawValue>;
+/// The payload's top-level members that some check reads, as raw JSON. Every other member
+/// is validated and skipped without being stored, which keeps large tokens cheap.
+/// A repeated member counts once, with its last value (as jsonb keeps it).
+#[derive(Debug, Default)]
+pub struct Claims<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> Claims<'a> {
+    pub fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Parse a payload object, keeping the members named in `wanted`.
+    pub fn parse(payload: &'a [u8], wanted: &[&str]) -> Result<Claims<'a>> {
+        crate::json::parse_seed(payload, Interest(wanted))
+    }
+}
+
+/// The claims checked whatever the options say.
+pub const REGISTERED: [&str; 4] = ["exp", "nbf", "aud", "iss"];
+
+struct Interest<'w>(&'w [&'w str]);
+
+/// An object key, borrowed from the input when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Interest<'_> {
+    type Value = Claims<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Claims<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Interest<'_> {
+    type Value = Claims<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<M: MapAccess<'de>>(
+        self,
+        mut map: M,
+    ) -> std::result::Result<Claims<'de>, M::Error> {
+        let mut kept = Vec::new();
+        while let Some(Key(name)) = map.next_key()? {
+            if self.0.contains(&name.as_ref()) {
+                let value: &'de RawValue = map.next_value()?;
+                kept.push((name, value));
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Claims(kept))
+    }
+}
 
 fn claim_number(claims: &Claims, name: &str) -> Result<Option<f64>> {
     match claims.get(name) {
@@ -186,15 +266,28 @@ pub fn check(claims: &Claims, o: &VerifyOptions, now: f64, leeway: f64) -> Resul
 mod tests {
     use super::*;
 
-    fn claims(text: &str) -> Claims<'_> {
-        serde_json::from_str(text).unwrap()
-    }
-
     fn reason(text: &str, opts: &str, now: f64, leeway: f64) -> Option<Reason> {
         let o = VerifyOptions::from_json(opts).unwrap();
-        check(&claims(text), &o, now, leeway)
+        let mut wanted = REGISTERED.to_vec();
+        wanted.extend(o.require.iter().map(String::as_str));
+        let claims = Claims::parse(text.as_bytes(), &wanted).unwrap();
+        check(&claims, &o, now, leeway)
             .err()
             .and_then(|e| e.reason())
+    }
+
+    #[test]
+    fn only_wanted_members_are_kept_and_the_last_one_wins() {
+        let c = Claims::parse(
+            br#"{"exp":1,"x":{"deep":[1,2]},"exp":2,"k\u0065y":3}"#,
+            &["exp", "key"],
+        )
+        .unwrap();
+        assert_eq!(c.get("exp").map(|r| r.get()), Some("2"));
+        assert_eq!(c.get("key").map(|r| r.get()), Some("3"));
+        assert!(!c.contains_key("x"));
+        assert!(Claims::parse(b"[1]", &[]).is_err());
+        assert!(Claims::parse(br#"{"a":}"#, &[]).is_err());
     }
 
     #[test]

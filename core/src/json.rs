@@ -4,10 +4,22 @@ use crate::error::{AuthError, Reason, Result};
 /// Deepest nesting of objects and arrays accepted in a token (contract section 1).
 pub const MAX_DEPTH: usize = 128;
 
-/// One pass over JSON text: nesting depth at most [`MAX_DEPTH`], and no `\u0000` escape
-/// (PostgreSQL's jsonb cannot hold it, so such a token could never be returned).
-/// Syntax proper is left to serde_json; this pass only bounds its recursion.
+/// Checks on JSON text before serde sees it: nesting depth at most [`MAX_DEPTH`], and no
+/// `\u0000` escape (PostgreSQL's jsonb cannot hold it, so such a token could never be
+/// returned). Syntax proper is left to serde_json; this only bounds its recursion.
+///
+/// Fast path (almost every token): with at most MAX_DEPTH brackets in the whole text the
+/// depth cannot exceed it, and without the bytes `\u0000` there is no such escape; both
+/// are SIMD byte searches. Only otherwise is the text walked character by character.
 pub fn prescan(text: &[u8]) -> Result<()> {
+    let brackets = memchr::memchr2_iter(b'{', b'[', text).count();
+    if brackets <= MAX_DEPTH && memchr::memmem::find(text, b"\\u0000").is_none() {
+        return Ok(());
+    }
+    prescan_exact(text)
+}
+
+fn prescan_exact(text: &[u8]) -> Result<()> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut i = 0;
@@ -59,9 +71,25 @@ pub fn parse<'a, T: serde::Deserialize<'a>>(text: &'a [u8]) -> Result<T> {
     Ok(value)
 }
 
+/// [`parse`] with a serde seed (a parser that keeps only some members).
+pub fn parse_seed<'a, S: serde::de::DeserializeSeed<'a>>(
+    text: &'a [u8],
+    seed: S,
+) -> Result<S::Value> {
+    prescan(text)?;
+    let mut de = serde_json::Deserializer::from_slice(text);
+    de.disable_recursion_limit();
+    let value = seed.deserialize(&mut de).map_err(|e| syntax(&e))?;
+    de.end().map_err(|e| syntax(&e))?;
+    Ok(value)
+}
+
 fn syntax(e: &serde_json::Error) -> AuthError {
-    // serde's message names a line and column and what was expected, never the input.
-    AuthError::token(Reason::Malformed, format!("invalid JSON: {e}"))
+    // Only the position: serde's message can quote a piece of the input.
+    AuthError::token(
+        Reason::Malformed,
+        format!("invalid JSON at line {} column {}", e.line(), e.column()),
+    )
 }
 
 /// Remove insignificant whitespace from valid JSON text (for example jsonb's output, which
@@ -114,6 +142,22 @@ mod tests {
         // serde accepts what the prescan lets through, even at full depth
         let v: serde_json::Value = parse(nested(128).as_bytes()).unwrap();
         assert!(v.is_array());
+    }
+
+    #[test]
+    fn many_brackets_but_shallow_is_fine() {
+        let wide = format!("[{}[]]", "[],".repeat(500));
+        assert!(prescan(wide.as_bytes()).is_ok());
+        let deep_in_wide = format!(
+            "[{}{}{}]",
+            "[],".repeat(200),
+            "[".repeat(128),
+            "]".repeat(128)
+        );
+        assert_eq!(
+            prescan(deep_in_wide.as_bytes()).unwrap_err().reason(),
+            Some(Reason::TooLarge)
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod b64;
 pub mod claims;
 pub mod error;
 pub mod json;
+pub mod jsonb;
 pub mod jwt;
 pub mod keys;
 pub mod pkce;
