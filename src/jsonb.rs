@@ -1,9 +1,13 @@
 //! `jsonb` as its text, in and out. pgrx's own JsonB goes through serde_json::Value, which
 //! rounds big numbers to f64 (a 20-digit id claim would change); this keeps jsonb's text
 //! exactly, and lets jwt_verify hand the payload bytes to jsonb_in without re-serialising.
+use auth_core::jsonb::Node;
+use auth_core::{AuthError, Reason};
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::datum::{Datum, UnboxDatum};
-use pgrx::{direct_function_call, direct_function_call_as_datum, pg_sys, FromDatum, IntoDatum};
+use pgrx::{
+    direct_function_call, direct_function_call_as_datum, pg_sys, FromDatum, IntoDatum, PgTryBuilder,
+};
 use std::ffi::{CStr, CString};
 
 /// The text of a jsonb value, compact (no spaces between tokens).
@@ -45,32 +49,81 @@ unsafe impl<'fcx> ArgAbi<'fcx> for JsonbText {
 }
 
 impl IntoDatum for JsonbText {
-    /// The text is JSON validated by auth_core (no `\u0000`). In a UTF-8 database an object
-    /// or array is encoded straight to jsonb's binary form (auth_core::jsonb, several times
-    /// faster than jsonb_in); anything else goes through jsonb_in, which also converts the
-    /// text to the server encoding's rules.
+    /// The text is JSON validated by auth_core (no `\u0000`), or jsonb_out's own output.
     fn into_datum(self) -> Option<pg_sys::Datum> {
-        let utf8 = unsafe { pg_sys::GetDatabaseEncoding() } == pg_sys::pg_enc::PG_UTF8 as i32;
-        if utf8 {
-            if let Some(bytes) = auth_core::jsonb::encode(self.0.as_bytes(), &mut numeric_bytes) {
-                return Some(palloc_copy(&bytes));
-            }
+        match auth_core::jsonb::parse(self.0.as_bytes()) {
+            Some(mut tree) => to_jsonb(&mut tree, &self.0).ok().map(|j| j.0),
+            None => Some(jsonb_in(&self.0)),
         }
-        let cstring = CString::new(self.0).expect("validated JSON has no NUL byte");
-        let server = unsafe {
-            pg_sys::pg_any_to_server(
-                cstring.as_ptr(),
-                cstring.as_bytes().len() as i32,
-                pg_sys::pg_enc::PG_UTF8 as i32,
-            )
-        };
-        unsafe { direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(server.into())]) }
     }
 
     fn type_oid() -> pg_sys::Oid {
         pg_sys::JSONBOID
     }
 }
+
+/// A jsonb value built by [`to_jsonb`], ready to return.
+pub struct JsonbOut(pub pg_sys::Datum);
+
+/// The jsonb for a parsed JSON value and its text. In a UTF-8 database an object or array
+/// is written straight to jsonb's binary form (auth_core::jsonb: several times faster than
+/// jsonb_in, byte-identical, tested); otherwise the text goes through jsonb_in, converted to
+/// the server encoding. A number PostgreSQL's numeric refuses (an exponent past 1000, say)
+/// makes the token malformed rather than raising numeric_in's own error.
+pub fn to_jsonb(tree: &mut Node, text: &str) -> auth_core::Result<JsonbOut> {
+    let utf8 = unsafe { pg_sys::GetDatabaseEncoding() } == pg_sys::pg_enc::PG_UTF8 as i32;
+    if !utf8 || !matches!(tree, Node::Obj(_) | Node::Arr(_)) {
+        return Ok(JsonbOut(jsonb_in(text)));
+    }
+    tree.encode(&mut numeric_bytes)
+        .map(|bytes| JsonbOut(palloc_copy(&bytes)))
+        .ok_or_else(|| {
+            AuthError::token(
+                Reason::Malformed,
+                "a number in the JSON does not fit PostgreSQL's numeric",
+            )
+        })
+}
+
+/// Whether [`to_jsonb`] would accept every number of the value, without building it (for
+/// jwt_is_valid, which must answer false exactly where jwt_verify raises). A plain number
+/// of up to 1000 characters always fits numeric; only others are tried with numeric_in.
+pub fn numbers_fit(tree: &mut Node, _text: &str) -> bool {
+    tree.all_numbers(&mut |t| {
+        (t.len() <= 1000 && !t.contains(['e', 'E'])) || numeric_bytes(t).is_some()
+    })
+}
+
+fn jsonb_in(text: &str) -> pg_sys::Datum {
+    let cstring = CString::new(text).expect("validated JSON has no NUL byte");
+    unsafe {
+        let server = pg_sys::pg_any_to_server(
+            cstring.as_ptr(),
+            cstring.as_bytes().len() as i32,
+            pg_sys::pg_enc::PG_UTF8 as i32,
+        );
+        direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(server.into())])
+            .expect("jsonb_in returns a value")
+    }
+}
+
+impl IntoDatum for JsonbOut {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(self.0)
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+unsafe impl BoxRet for JsonbOut {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
+        fcinfo.return_raw_datum(self.0)
+    }
+}
+
+pgrx::impl_sql_translatable!(JsonbOut, "jsonb");
 
 unsafe impl BoxRet for JsonbText {
     unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
@@ -83,10 +136,11 @@ unsafe impl BoxRet for JsonbText {
 
 pgrx::impl_sql_translatable!(JsonbText, "jsonb");
 
-/// PostgreSQL's own numeric for a JSON number's text (what jsonb_in stores for it).
-fn numeric_bytes(text: &str) -> Vec<u8> {
-    let c = CString::new(text).expect("a JSON number has no NUL");
-    unsafe {
+/// PostgreSQL's own numeric for a JSON number's text (what jsonb_in stores for it); None
+/// where numeric_in raises (its error is caught: numeric_in holds no resources).
+fn numeric_bytes(text: &str) -> Option<Vec<u8>> {
+    let c = CString::new(text).ok()?;
+    PgTryBuilder::new(|| unsafe {
         let d = direct_function_call_as_datum(
             pg_sys::numeric_in,
             &[
@@ -94,13 +148,14 @@ fn numeric_bytes(text: &str) -> Vec<u8> {
                 Some(pg_sys::InvalidOid.into()),
                 Some((-1i32).into()),
             ],
-        )
-        .expect("numeric_in returns a value");
+        )?;
         let ptr = d.cast_mut_ptr::<pg_sys::varlena>();
         let bytes = std::slice::from_raw_parts(ptr as *const u8, pgrx::varsize_any(ptr)).to_vec();
         pg_sys::pfree(ptr.cast());
-        bytes
-    }
+        Some(bytes)
+    })
+    .catch_others(|_| None)
+    .execute()
 }
 
 /// A palloc'd copy of a complete varlena, as a Datum.

@@ -358,3 +358,36 @@ class TestMessagesAreClean:
             assert "hunter2" not in text and "PRIVATE" not in text
             for segment in token.split("."):
                 assert segment[:12] not in text
+
+
+class TestJsonbResult:
+    def test_claims_come_back_exactly_as_jsonb_in_reads_them(self, db):
+        payload = '{"b":1,"a":[1.50,-0,1e3,1E-2,123456789012345678901234567890],"a":"last","s":"\\u00e9\\ud83d\\ude00\\n","o":{"z":{},"y":[]},"t":true,"f":false,"n":null}'
+        token = py_sign(None, SECRET.encode(), raw_payload=payload)
+        assert one(db, "select jwt_verify(%s, %s) = %s::jsonb", (token, SECRET, payload)) is True
+        assert one(db, "select jwt_verify(%s, %s)::text = %s::jsonb::text", (token, SECRET, payload)) is True
+        assert one(db, "select jwt_verify(%s, %s) @> '{\"o\":{\"z\":{}}}'", (token, SECRET)) is True
+
+    def test_time_beyond_f64_is_bad_claim_type(self, db):
+        rejected(db, py_sign(None, SECRET.encode(), raw_payload='{"exp":1e400}'), "bad_claim_type")
+
+    def test_number_numeric_cannot_hold_is_malformed(self, db):
+        rejected(db, py_sign(None, SECRET.encode(), raw_payload='{"x":1e200000}'), "malformed")
+        # beyond f64 but within numeric: kept exactly, as jsonb_in keeps it
+        token = py_sign(None, SECRET.encode(), raw_payload='{"x":1e400}')
+        assert one(db, "select (jwt_verify(%s, %s)->'x')::text = (%s::jsonb->'x')::text", (token, SECRET, '{"x":1e400}')) is True
+
+    def test_non_utf8_database_uses_jsonb_in(self, dbname):
+        from conftest import connect
+        name = dbname + "_latin1"
+        with connect("postgres") as admin:
+            admin.execute(f'CREATE DATABASE "{name}" ENCODING LATIN1 LC_COLLATE "C" LC_CTYPE "C" TEMPLATE template0')
+        try:
+            with connect(name) as c:
+                c.execute("CREATE EXTENSION supabase_auth_ext")
+                token = py_sign({"name": "José", "n": 1.50}, SECRET.encode())
+                assert one(c, "select jwt_verify(%s, %s)->>'name'", (token, SECRET)) == "José"
+                assert one(c, "select jwt_verify(%s, %s)::text", (token, SECRET)) == '{"n": 1.5, "name": "José"}'  # Python writes 1.50 as 1.5
+        finally:
+            with connect("postgres") as admin:
+                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -1,11 +1,12 @@
 //! Compact JWS: decode, verify, sign (RFC 7515 / 7519), with the contract's checks.
 use crate::alg::{Alg, Family};
-use crate::claims::{self, Claims, VerifyOptions};
+use crate::claims::{self, VerifyOptions};
 use crate::error::{AuthError, Reason, Result};
+use crate::jsonb::Node;
 use crate::keys::{Key, KeySet, Material, Purpose};
 use crate::{b64, json};
 use hmac::{Mac, SimpleHmac};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Longest token accepted (contract section 1): bounds the work an attacker can cause.
 pub const MAX_TOKEN_LEN: usize = 64 * 1024;
@@ -47,22 +48,14 @@ fn split(token: &str) -> Result<Parts<'_>> {
     })
 }
 
-fn object<'a, T>(
-    bytes: &'a [u8],
-    name: &str,
-    parse: impl FnOnce(&'a [u8]) -> Result<T>,
-) -> Result<T> {
+/// Parse a header or payload: a JSON object, nesting bounded, strict JSON.
+fn object<'a>(bytes: &'a [u8], name: &str) -> Result<Node<'a>> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
         return Err(malformed(&format!("the {name} is not a JSON object")));
     }
-    parse(bytes).map_err(|e| match e {
-        AuthError::Token {
-            reason: Reason::Malformed,
-            ..
-        } => malformed(&format!("the {name} is not valid JSON")),
-        other => other,
-    })
+    json::prescan(bytes)?;
+    crate::jsonb::parse(bytes).ok_or_else(|| malformed(&format!("the {name} is not valid JSON")))
 }
 
 /// The protected header, with the members the contract gives meaning to.
@@ -72,23 +65,23 @@ struct Header {
 }
 
 fn header(bytes: &[u8]) -> Result<Header> {
-    let h: Map<String, Value> = object(bytes, "header", json::parse)?;
-    let alg = match h.get("alg") {
-        Some(Value::String(name)) if name.eq_ignore_ascii_case("none") => {
+    let h = object(bytes, "header")?;
+    let alg = match h.get("alg").and_then(Node::as_str) {
+        Some(name) if name.eq_ignore_ascii_case("none") => {
             return Err(AuthError::token(
                 Reason::AlgNone,
                 "unsecured tokens are never accepted",
             ))
         }
-        Some(Value::String(name)) => Alg::from_name(name).ok_or_else(|| {
+        Some(name) => Alg::from_name(name).ok_or_else(|| {
             AuthError::token(
                 Reason::UnsupportedAlg,
                 format!("algorithm {} is not supported", json::quote(name)),
             )
         })?,
-        _ => return Err(malformed("the header has no \"alg\" string")),
+        None => return Err(malformed("the header has no \"alg\" string")),
     };
-    if h.contains_key("crit") || h.get("b64") == Some(&Value::Bool(false)) {
+    if h.get("crit").is_some() || h.get("b64") == Some(&Node::Bool(false)) {
         return Err(AuthError::token(
             Reason::CritUnsupported,
             "no critical header extension is supported",
@@ -97,31 +90,59 @@ fn header(bytes: &[u8]) -> Result<Header> {
     // jku, x5u, jwk and x5c are ignored: a key never comes from the token itself.
     let kid = match h.get("kid") {
         None => None,
-        Some(Value::String(k)) => Some(k.clone()),
-        Some(_) => return Err(malformed("the header's \"kid\" is not a string")),
+        Some(k) => Some(
+            k.as_str()
+                .ok_or_else(|| malformed("the header's \"kid\" is not a string"))?
+                .to_owned(),
+        ),
     };
     Ok(Header { alg, kid })
 }
 
-/// `jwt_decode`: header and payload JSON text of a structurally valid token, NOT verified.
+/// `jwt_decode`: `{"header": ..., "payload": ...}` of a structurally valid token, NOT
+/// verified, handed to `finish` as a tree and as JSON text while the bytes live.
+pub fn decode_with<R>(token: &str, finish: impl FnOnce(&mut Node, &str) -> R) -> Result<R> {
+    let parts = split(token)?;
+    let h = object(&parts.header, "header")?;
+    let p = object(&parts.payload, "payload")?;
+    // Both were parsed as UTF-8 JSON just above.
+    let text = |b: &[u8]| {
+        std::str::from_utf8(b)
+            .expect("validated as JSON")
+            .to_owned()
+    };
+    let json = format!(
+        "{{\"header\":{},\"payload\":{}}}",
+        text(&parts.header),
+        text(&parts.payload)
+    );
+    let mut both = Node::Obj(vec![
+        (Cow::Borrowed(&b"header"[..]), h),
+        (Cow::Borrowed(&b"payload"[..]), p),
+    ]);
+    Ok(finish(&mut both, &json))
+}
+
+/// Header and payload JSON text of a structurally valid token, NOT verified.
 pub fn decode(token: &str) -> Result<(String, String)> {
     let parts = split(token)?;
-    object(&parts.header, "header", json::parse::<Map<String, Value>>)?;
-    object(&parts.payload, "payload", |p| Claims::parse(p, &[]))?;
-    // Both were checked as UTF-8 JSON objects just above.
+    object(&parts.header, "header")?;
+    object(&parts.payload, "payload")?;
     let text = |b: Vec<u8>| String::from_utf8(b).expect("validated as JSON");
     Ok((text(parts.header), text(parts.payload)))
 }
 
-/// Verify `token` against `keys` with the contract's rules; return the payload JSON text.
-/// `leeway` applies unless the options name their own.
-pub fn verify(
+/// Verify `token` against `keys` with the contract's rules; on success hand the payload to
+/// `finish` as a tree and as JSON text, parsed once. `leeway` applies unless the options
+/// name their own.
+pub fn verify_with<R>(
     token: &str,
     keys: &KeySet,
     opts: &VerifyOptions,
     now: f64,
     leeway: f64,
-) -> Result<String> {
+    finish: impl FnOnce(&mut Node, &str) -> R,
+) -> Result<R> {
     let parts = split(token)?;
     let h = header(&parts.header)?;
     if let Some(allowed) = &opts.algorithms {
@@ -139,17 +160,26 @@ pub fn verify(
             "the signature does not match",
         ));
     }
-    let mut wanted = claims::REGISTERED.to_vec();
-    wanted.extend(opts.require.iter().map(String::as_str));
-    let claims = object(&parts.payload, "payload", |p| Claims::parse(p, &wanted))?;
+    let mut claims = object(&parts.payload, "payload")?;
     claims::check(
         &claims,
         opts,
         opts.now.unwrap_or(now),
         opts.leeway.unwrap_or(leeway),
     )?;
-    drop(claims);
-    Ok(String::from_utf8(parts.payload).expect("validated as JSON"))
+    let text = std::str::from_utf8(&parts.payload).expect("validated as JSON");
+    Ok(finish(&mut claims, text))
+}
+
+/// [`verify_with`], returning the payload's JSON text.
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    opts: &VerifyOptions,
+    now: f64,
+    leeway: f64,
+) -> Result<String> {
+    verify_with(token, keys, opts, now, leeway, |_, text| text.to_owned())
 }
 
 /// The keys that may verify this token: kid match first, then family / alg / use.

@@ -1,9 +1,10 @@
 //! Section 1: jwt_sign, jwt_verify, jwt_is_valid, jwt_decode (extension schema).
 use crate::error::OrReport;
 use crate::gucs;
-use crate::jsonb::JsonbText;
+use crate::jsonb::{numbers_fit, to_jsonb, JsonbOut, JsonbText};
 use auth_core::alg::Alg;
 use auth_core::claims::VerifyOptions;
+use auth_core::jsonb::Node;
 use auth_core::keys::KeySet;
 use auth_core::{jwt, AuthError};
 use pgrx::pg_sys::panic::ErrorReport;
@@ -15,26 +16,34 @@ fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn verify_with(
+/// Verify, then build the result from the verified payload with `finish`.
+fn verify_with<R>(
     token: &str,
     keys: auth_core::Result<KeySet>,
     options: &JsonbText,
-) -> auth_core::Result<String> {
+    finish: impl FnOnce(&mut Node, &str) -> R,
+) -> auth_core::Result<R> {
     let keys = keys?;
     let opts = VerifyOptions::from_json(&options.0)?;
-    jwt::verify(
-        token,
-        &keys,
-        &opts,
-        now(),
-        f64::from(gucs::JWT_LEEWAY.get()),
-    )
+    let leeway = f64::from(gucs::JWT_LEEWAY.get());
+    jwt::verify_with(token, &keys, &opts, now(), leeway, finish)
+}
+
+/// Verify and return the claims as jsonb.
+fn verified_claims(
+    token: &str,
+    keys: auth_core::Result<KeySet>,
+    options: &JsonbText,
+) -> Result<JsonbOut, ErrorReport> {
+    verify_with(token, keys, options, to_jsonb)
+        .and_then(|r| r)
+        .or_report()
 }
 
 /// `jwt_is_valid`: false where jwt_verify raises 28000; other errors are raised.
-fn is_valid(r: auth_core::Result<String>) -> Result<bool, ErrorReport> {
+fn is_valid(r: auth_core::Result<bool>) -> Result<bool, ErrorReport> {
     match r {
-        Ok(_) => Ok(true),
+        Ok(fits) => Ok(fits),
         Err(AuthError::Token { .. }) => Ok(false),
         Err(e) => Err(crate::error::report(e)),
     }
@@ -73,10 +82,8 @@ fn jwt_verify(
     token: &str,
     key: &str,
     options: default!(JsonbText, "'{}'"),
-) -> Result<JsonbText, ErrorReport> {
-    verify_with(token, KeySet::from_text(key), &options)
-        .map(JsonbText)
-        .or_report()
+) -> Result<JsonbOut, ErrorReport> {
+    verified_claims(token, KeySet::from_text(key), &options)
 }
 
 /// Verify a token against a JWK or JWKS; return its claims.
@@ -85,10 +92,8 @@ fn jwt_verify_jwk(
     token: &str,
     key: JsonbText,
     options: default!(JsonbText, "'{}'"),
-) -> Result<JsonbText, ErrorReport> {
-    verify_with(token, KeySet::from_json(&key.0), &options)
-        .map(JsonbText)
-        .or_report()
+) -> Result<JsonbOut, ErrorReport> {
+    verified_claims(token, KeySet::from_json(&key.0), &options)
 }
 
 /// Whether jwt_verify would accept the token (text key).
@@ -98,7 +103,12 @@ fn jwt_is_valid(
     key: &str,
     options: default!(JsonbText, "'{}'"),
 ) -> Result<bool, ErrorReport> {
-    is_valid(verify_with(token, KeySet::from_text(key), &options))
+    is_valid(verify_with(
+        token,
+        KeySet::from_text(key),
+        &options,
+        numbers_fit,
+    ))
 }
 
 /// Whether jwt_verify would accept the token (JWK / JWKS key).
@@ -108,14 +118,18 @@ fn jwt_is_valid_jwk(
     key: JsonbText,
     options: default!(JsonbText, "'{}'"),
 ) -> Result<bool, ErrorReport> {
-    is_valid(verify_with(token, KeySet::from_json(&key.0), &options))
+    is_valid(verify_with(
+        token,
+        KeySet::from_json(&key.0),
+        &options,
+        numbers_fit,
+    ))
 }
 
 /// `{"header": ..., "payload": ...}` of a token, NOT verified.
 #[pg_extern(immutable, parallel_safe)]
-fn jwt_decode(token: &str) -> Result<JsonbText, ErrorReport> {
-    let (header, payload) = jwt::decode(token).or_report()?;
-    Ok(JsonbText(format!(
-        "{{\"header\":{header},\"payload\":{payload}}}"
-    )))
+fn jwt_decode(token: &str) -> Result<JsonbOut, ErrorReport> {
+    jwt::decode_with(token, to_jsonb)
+        .and_then(|r| r)
+        .or_report()
 }
