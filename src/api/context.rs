@@ -160,8 +160,28 @@ fn compute_email(c: &mut Cache) -> Slot {
     slot(field_text(c, &gucs::CLAIM_EMAIL, "email"))
 }
 
-/// The whole per-row path: compare a generation, return a Datum.
+/// The per-row path: one generation comparison and a load. It calls nothing that can
+/// raise or panic, so it needs no guard; a miss goes to the guarded [`answer`].
 #[inline(always)]
+unsafe fn answer_cached(
+    fcinfo: pg_sys::FunctionCallInfo,
+    pick: fn(&Cache) -> Slot,
+) -> Option<pg_sys::Datum> {
+    let c = &*CACHE.0.get();
+    if c.generation != GENERATION.load(Relaxed) {
+        return None;
+    }
+    match pick(c) {
+        Slot::Value(d) => Some(d),
+        Slot::Null => {
+            (*fcinfo).isnull = true;
+            Some(pg_sys::Datum::from(0))
+        }
+        Slot::Unknown => None,
+    }
+}
+
+/// Fill the slot if needed (may call into PostgreSQL, so callers guard it) and answer.
 unsafe fn answer(
     fcinfo: pg_sys::FunctionCallInfo,
     pick: fn(&mut Cache) -> &mut Slot,
@@ -191,9 +211,15 @@ macro_rules! cached_fn {
         }
 
         #[no_mangle]
-        #[pg_guard]
         pub unsafe extern "C-unwind" fn $name(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-            answer(fcinfo, |c| &mut c.$field, $compute)
+            #[pg_guard]
+            unsafe extern "C-unwind" fn miss(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+                answer(fcinfo, |c| &mut c.$field, $compute)
+            }
+            match answer_cached(fcinfo, |c| c.$field) {
+                Some(d) => d,
+                None => miss(fcinfo),
+            }
         }
     };
 }
