@@ -30,12 +30,20 @@ fn split(token: &str) -> Result<Parts<'_>> {
             format!("the token is longer than {MAX_TOKEN_LEN} bytes"),
         ));
     }
-    let mut it = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (it.next(), it.next(), it.next(), it.next()) else {
+    // The first and last dots by SIMD search, then no dot between them: exactly three
+    // segments. (str::split scans byte by byte; tokens are hundreds of bytes.)
+    let bytes = token.as_bytes();
+    let three = memchr::memchr(b'.', bytes)
+        .zip(memchr::memrchr(b'.', bytes))
+        .filter(|(first, last)| {
+            first < last && memchr::memchr(b'.', &bytes[first + 1..*last]).is_none()
+        });
+    let Some((first, last)) = three else {
         return Err(malformed(
             "a compact JWS has exactly three dot-separated segments",
         ));
     };
+    let (h, p, s) = (&token[..first], &token[first + 1..last], &token[last + 1..]);
     let seg = |text: &str, name: &str| {
         b64::decode(text)
             .ok_or_else(|| malformed(&format!("the {name} segment is not unpadded base64url")))
