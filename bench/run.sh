@@ -25,6 +25,8 @@ cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
   echo
   echo "Produced by \`bash bench/run.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores ($cpu)."
   echo "Each figure below was measured in that one run; ratios compare rows of the same table."
+  echo "pgjwt is not in the table: it cannot be installed from the package registries this machine"
+  echo "reaches, and its SQL is not ours to ship."
   echo
   echo "$report"
 } > docs/BENCHMARKS.md
