@@ -31,10 +31,13 @@ if [ ! -x "$PG18_CONFIG" ]; then
 fi
 chmod 755 "$SAE_OPT"
 
-if [ ! -x "$VENV/bin/pytest" ] || ! "$VENV/bin/python" -c 'import psycopg' 2>/dev/null; then
+# The venv is (re)made whenever tests/requirements.txt differs from what it was made from.
+req="$REPO_ROOT/tests/requirements.txt"
+if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$req" "$VENV/requirements.installed"; then
   log "Python test tools into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REPO_ROOT/tests/requirements.txt"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  cp "$req" "$VENV/requirements.installed"
 fi
 
 cfg="$HOME/.pgrx/config.toml"

@@ -232,16 +232,41 @@ fn candidates<'k>(keys: &'k KeySet, h: &Header) -> Result<Vec<&'k Key>> {
 }
 
 fn check_signature(key: &Key, alg: Alg, parts: &Parts) -> bool {
+    use ring::signature::{self as sig, RsaPublicKeyComponents, UnparsedPublicKey};
+    let input = parts.signing_input.as_bytes();
+    let signature = parts.signature.as_slice();
+    // `serves` matched the key's family to the algorithm before we get here.
     match &key.material {
-        Material::Hmac(secret) => hmac_verify(
-            alg,
-            secret,
-            parts.signing_input.as_bytes(),
-            &parts.signature,
-        ),
-        // Asymmetric verification arrives with the asymmetric backends; until then such a
-        // key verifies nothing (fail closed).
-        Material::Asymmetric { .. } => false,
+        Material::Hmac(secret) => hmac_verify(alg, secret, input, signature),
+        Material::RsaPublic { n, e } => {
+            let params: &sig::RsaParameters = match alg {
+                Alg::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+                Alg::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+                Alg::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+                Alg::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+                Alg::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+                Alg::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+                _ => return false,
+            };
+            RsaPublicKeyComponents { n, e }
+                .verify(params, input, signature)
+                .is_ok()
+        }
+        // FIXED: raw R||S of the curve's exact length (RFC 7518 3.4); DER is refused.
+        Material::EcPublic { point, .. } => {
+            let params = match alg {
+                Alg::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+                Alg::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+                _ => return false,
+            };
+            UnparsedPublicKey::new(params, point)
+                .verify(input, signature)
+                .is_ok()
+        }
+        Material::Ed25519Public(k) => UnparsedPublicKey::new(&sig::ED25519, k)
+            .verify(input, signature)
+            .is_ok(),
+        Material::Unusable { .. } => false,
     }
 }
 
@@ -450,7 +475,7 @@ mod tests {
             reason(verify(&t, &keys, &opts("{}"), 0.0, 0.0)),
             Reason::AlgNotAllowed
         );
-        let pem = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBg\n-----END PUBLIC KEY-----\n";
+        let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEVs/o5+uQbTjL3chynL4wXgUg2R9\nq9UU8I5mEovUf86QZ7kOBIjJwqnzD1omageEHWwHdBO6B+dFabmdT9POxg==\n-----END PUBLIC KEY-----\n";
         let t = sign("{}", &secret(pem), Some(Alg::HS256)).unwrap_err();
         assert!(matches!(t, AuthError::InvalidKey(_)));
         let hs_with_pem = sign("{}", &secret(pem.trim_start_matches('-')), None).unwrap();
@@ -563,5 +588,147 @@ mod tests {
             sign("[1]", &secret("k"), None),
             Err(AuthError::InvalidOption(_))
         ));
+    }
+
+    // RFC 7515 A.2 (RS256) and A.3 (ES256) sign the same payload as A.1.
+    const A1_PAYLOAD: &str = "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+    const A2_N: &str = "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ";
+    const A2_SIG: &str = "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw";
+    // A.3's x, y, R||S are given in the RFC as byte arrays; these are their base64url.
+    const A3_X: [u8; 32] = [
+        127, 205, 206, 39, 112, 246, 196, 93, 65, 131, 203, 238, 111, 219, 75, 123, 88, 7, 51, 53,
+        123, 233, 239, 19, 186, 207, 110, 60, 123, 209, 84, 69,
+    ];
+    const A3_Y: [u8; 32] = [
+        199, 241, 68, 205, 27, 189, 155, 126, 135, 44, 223, 237, 185, 238, 185, 244, 179, 105, 93,
+        110, 169, 11, 36, 173, 138, 70, 35, 40, 133, 136, 229, 173,
+    ];
+    const A3_SIG: &str =
+        "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
+    // RFC 8037 A.4: Ed25519 over a payload that is not JSON.
+    const ED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+    const ED_TOKEN: &str = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+
+    fn flip_last(token: &str) -> String {
+        let mut t = token.to_string();
+        let last = t.pop().unwrap();
+        t.push(if last == 'A' { 'Q' } else { 'A' });
+        t
+    }
+
+    #[test]
+    fn rfc7515_a2_rs256() {
+        let keys =
+            KeySet::from_json(&format!(r#"{{"kty":"RSA","n":"{A2_N}","e":"AQAB"}}"#)).unwrap();
+        let token = format!("eyJhbGciOiJSUzI1NiJ9.{A1_PAYLOAD}.{A2_SIG}");
+        let payload = verify(&token, &keys, &opts("{}"), 1_300_819_000.0, 0.0).unwrap();
+        assert!(payload.starts_with("{\"iss\":\"joe\""));
+        assert_eq!(
+            reason(verify(
+                &flip_last(&token),
+                &keys,
+                &opts("{}"),
+                1_300_819_000.0,
+                0.0
+            )),
+            Reason::BadSignature
+        );
+        // the same key may not serve PS256 or HS256 for that signature
+        let ps = format!("eyJhbGciOiJQUzI1NiJ9.{A1_PAYLOAD}.{A2_SIG}");
+        assert_eq!(
+            reason(verify(&ps, &keys, &opts("{}"), 1_300_819_000.0, 0.0)),
+            Reason::BadSignature
+        );
+        let hs = format!("eyJhbGciOiJIUzI1NiJ9.{A1_PAYLOAD}.{A2_SIG}");
+        assert_eq!(
+            reason(verify(&hs, &keys, &opts("{}"), 1_300_819_000.0, 0.0)),
+            Reason::AlgNotAllowed
+        );
+    }
+
+    #[test]
+    fn rfc7515_a3_es256_and_der_signatures() {
+        let jwk = format!(
+            r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#,
+            b64::encode(&A3_X),
+            b64::encode(&A3_Y)
+        );
+        let keys = KeySet::from_json(&jwk).unwrap();
+        let token = format!("eyJhbGciOiJFUzI1NiJ9.{A1_PAYLOAD}.{A3_SIG}");
+        assert!(verify(&token, &keys, &opts("{}"), 1_300_819_000.0, 0.0).is_ok());
+        assert_eq!(
+            reason(verify(
+                &flip_last(&token),
+                &keys,
+                &opts("{}"),
+                1_300_819_000.0,
+                0.0
+            )),
+            Reason::BadSignature
+        );
+        // the same R and S in DER (SEQUENCE of two INTEGERs) are refused
+        let rs = b64::decode(A3_SIG).unwrap();
+        let int = |v: &[u8]| {
+            let mut i = if v[0] & 0x80 != 0 { vec![0] } else { vec![] };
+            i.extend_from_slice(v);
+            [vec![2, i.len() as u8], i].concat()
+        };
+        let body = [int(&rs[..32]), int(&rs[32..])].concat();
+        let der = [vec![0x30, body.len() as u8], body].concat();
+        let der_token = format!("eyJhbGciOiJFUzI1NiJ9.{A1_PAYLOAD}.{}", b64::encode(&der));
+        assert_eq!(
+            reason(verify(&der_token, &keys, &opts("{}"), 1_300_819_000.0, 0.0)),
+            Reason::BadSignature
+        );
+        // truncated
+        let short = format!(
+            "eyJhbGciOiJFUzI1NiJ9.{A1_PAYLOAD}.{}",
+            b64::encode(&rs[..63])
+        );
+        assert_eq!(
+            reason(verify(&short, &keys, &opts("{}"), 1_300_819_000.0, 0.0)),
+            Reason::BadSignature
+        );
+        // a P-256 key does not serve ES384
+        let es384 = format!("eyJhbGciOiJFUzM4NCJ9.{A1_PAYLOAD}.{A3_SIG}");
+        assert_eq!(
+            reason(verify(&es384, &keys, &opts("{}"), 1_300_819_000.0, 0.0)),
+            Reason::AlgNotAllowed
+        );
+    }
+
+    #[test]
+    fn rfc7515_a4_es512_is_unsupported() {
+        let jwk = format!(
+            r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#,
+            b64::encode(&A3_X),
+            b64::encode(&A3_Y)
+        );
+        let token = format!("eyJhbGciOiJFUzUxMiJ9.{A1_PAYLOAD}.{A3_SIG}");
+        assert_eq!(
+            reason(verify(
+                &token,
+                &KeySet::from_json(&jwk).unwrap(),
+                &opts("{}"),
+                0.0,
+                0.0
+            )),
+            Reason::UnsupportedAlg
+        );
+    }
+
+    #[test]
+    fn rfc8037_a4_ed25519() {
+        let keys =
+            KeySet::from_json(&format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{ED_X}"}}"#)).unwrap();
+        // The signature verifies; the payload is not JSON, so the token is malformed.
+        assert_eq!(
+            reason(verify(ED_TOKEN, &keys, &opts("{}"), 0.0, 0.0)),
+            Reason::Malformed
+        );
+        assert_eq!(
+            reason(verify(&flip_last(ED_TOKEN), &keys, &opts("{}"), 0.0, 0.0)),
+            Reason::BadSignature
+        );
     }
 }

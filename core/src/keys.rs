@@ -17,9 +17,16 @@ pub enum Purpose {
 pub enum Material {
     /// The secret bytes of an HMAC key (a text secret or an oct JWK).
     Hmac(Vec<u8>),
-    /// An asymmetric key (PEM or JWK). `family` is None for a type we do not support
-    /// (an EC P-521 key, an X25519 key, a PEM we cannot classify): it then serves nothing.
-    Asymmetric { family: Option<Family> },
+    /// An RSA public key: modulus and exponent, big-endian, no leading zeros.
+    RsaPublic { n: Vec<u8>, e: Vec<u8> },
+    /// An EC public key as an uncompressed point (0x04 || x || y).
+    EcPublic { family: Family, point: Vec<u8> },
+    /// An Ed25519 public key.
+    Ed25519Public(Vec<u8>),
+    /// An asymmetric key that serves nothing here: a type or curve we do not support (an
+    /// EC P-521 key, an X25519 key), or a private PEM (signing with asymmetric keys is not
+    /// built yet). It is still never an HMAC secret.
+    Unusable { family: Option<Family> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +60,10 @@ impl Key {
     pub fn family(&self) -> Option<Family> {
         match &self.material {
             Material::Hmac(_) => Some(Family::Hmac),
-            Material::Asymmetric { family } => *family,
+            Material::RsaPublic { .. } => Some(Family::Rsa),
+            Material::EcPublic { family, .. } => Some(*family),
+            Material::Ed25519Public(_) => Some(Family::Ed25519),
+            Material::Unusable { .. } => None,
         }
     }
 
@@ -177,34 +187,129 @@ impl KeySet {
     }
 }
 
-/// Classify PEM text by its label. The DER is read when asymmetric algorithms are built;
-/// until then such a key is recognised, so it is never mistaken for an HMAC secret.
+/// A PEM key: a public key (SPKI), an X.509 certificate's key, or a PKCS#1 RSA public key.
+/// Private keys are recognised (so they are never HMAC secrets) but serve nothing yet.
 fn pem(text: &str) -> Result<Key> {
-    let label = text
-        .strip_prefix("-----BEGIN ")
-        .and_then(|rest| rest.split_once("-----"))
-        .map(|(label, _)| label)
-        .ok_or_else(|| AuthError::InvalidKey("PEM text has no valid BEGIN line".into()))?;
-    let (family, private) = match label {
-        "PUBLIC KEY" | "CERTIFICATE" => (None, false),
-        "PRIVATE KEY" => (None, true),
-        "RSA PUBLIC KEY" => (Some(Family::Rsa), false),
-        "RSA PRIVATE KEY" => (Some(Family::Rsa), true),
-        "EC PRIVATE KEY" => (None, true),
-        other => {
-            return Err(AuthError::InvalidKey(format!(
-                "unsupported PEM label {}",
-                json::quote(other)
-            )))
-        }
-    };
-    Ok(Key {
+    // SECURITY: errors name the label or the problem, never the key bytes.
+    let (label, der) = pem_rfc7468::decode_vec(text.trim().as_bytes())
+        .map_err(|_| AuthError::InvalidKey("PEM text is not valid PEM".into()))?;
+    let public = |material| Key {
         kid: None,
         alg: AlgRule::Any,
-        can_sign: private,
+        can_sign: false,
         can_verify: true,
-        material: Material::Asymmetric { family },
-    })
+        material,
+    };
+    match label {
+        "PUBLIC KEY" => Ok(public(spki_material(&der)?)),
+        "CERTIFICATE" => {
+            use x509_cert::der::{Decode, Encode};
+            let cert = x509_cert::Certificate::from_der(&der)
+                .map_err(|_| AuthError::InvalidKey("the certificate cannot be read".into()))?;
+            let spki = cert
+                .tbs_certificate
+                .subject_public_key_info
+                .to_der()
+                .map_err(|_| {
+                    AuthError::InvalidKey("the certificate's key cannot be read".into())
+                })?;
+            Ok(public(spki_material(&spki)?))
+        }
+        "RSA PUBLIC KEY" => Ok(public(rsa_pkcs1_public(&der)?)),
+        "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => Ok(Key {
+            kid: None,
+            alg: AlgRule::Any,
+            can_sign: false,
+            can_verify: false,
+            material: Material::Unusable { family: None },
+        }),
+        other => Err(AuthError::InvalidKey(format!(
+            "unsupported PEM label {}",
+            json::quote(other)
+        ))),
+    }
+}
+
+const OID_RSA: &str = "1.2.840.113549.1.1.1";
+const OID_EC: &str = "1.2.840.10045.2.1";
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_P384: &str = "1.3.132.0.34";
+const OID_ED25519: &str = "1.3.101.112";
+
+/// The key of a DER SubjectPublicKeyInfo.
+fn spki_material(der: &[u8]) -> Result<Material> {
+    use spki::der::Decode;
+    let bad = || AuthError::InvalidKey("the public key (SPKI) cannot be read".into());
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(der).map_err(|_| bad())?;
+    let bits = spki.subject_public_key.as_bytes().ok_or_else(bad)?;
+    match spki.algorithm.oid.to_string().as_str() {
+        OID_RSA => rsa_pkcs1_public(bits),
+        OID_EC => {
+            let curve = spki.algorithm.parameters_oid().map(|o| o.to_string()).ok();
+            match curve.as_deref() {
+                Some(OID_P256) => ec_point(Family::EcP256, bits.to_vec()),
+                Some(OID_P384) => ec_point(Family::EcP384, bits.to_vec()),
+                _ => Ok(Material::Unusable { family: None }),
+            }
+        }
+        OID_ED25519 => ed25519(bits.to_vec()),
+        _ => Ok(Material::Unusable { family: None }),
+    }
+}
+
+/// A PKCS#1 RSAPublicKey.
+fn rsa_pkcs1_public(der: &[u8]) -> Result<Material> {
+    use pkcs1::der::Decode;
+    let k = pkcs1::RsaPublicKey::from_der(der)
+        .map_err(|_| AuthError::InvalidKey("the RSA public key cannot be read".into()))?;
+    rsa(
+        k.modulus.as_bytes().to_vec(),
+        k.public_exponent.as_bytes().to_vec(),
+    )
+}
+
+/// Smallest RSA modulus accepted (RFC 7518 section 3.3: 2048 bits or larger).
+pub const MIN_RSA_BITS: usize = 2048;
+
+fn rsa(n: Vec<u8>, e: Vec<u8>) -> Result<Material> {
+    let strip = |v: Vec<u8>| {
+        v.iter()
+            .position(|b| *b != 0)
+            .map(|i| v[i..].to_vec())
+            .unwrap_or_default()
+    };
+    let (n, e) = (strip(n), strip(e));
+    let bits = n.first().map_or(0, |top| {
+        (n.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
+    });
+    if bits < MIN_RSA_BITS {
+        return Err(AuthError::InvalidKey(format!(
+            "RSA keys under {MIN_RSA_BITS} bits are refused (this one has {bits})"
+        )));
+    }
+    if e.is_empty() {
+        return Err(AuthError::InvalidKey("the RSA exponent is zero".into()));
+    }
+    Ok(Material::RsaPublic { n, e })
+}
+
+fn ec_point(family: Family, point: Vec<u8>) -> Result<Material> {
+    let coord = if family == Family::EcP256 { 32 } else { 48 };
+    if point.len() != 1 + 2 * coord || point[0] != 4 {
+        return Err(AuthError::InvalidKey(
+            "the EC public key must be an uncompressed point of its curve".into(),
+        ));
+    }
+    Ok(Material::EcPublic { family, point })
+}
+
+fn ed25519(key: Vec<u8>) -> Result<Material> {
+    if key.len() != 32 {
+        return Err(AuthError::InvalidKey(
+            "an Ed25519 public key is 32 bytes".into(),
+        ));
+    }
+    Ok(Material::Ed25519Public(key))
 }
 
 fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
@@ -250,32 +355,39 @@ fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
             Material::Hmac(bytes)
         }
         Some("RSA") => {
-            if str_member("n")?.is_none() || str_member("e")?.is_none() {
-                return Err(err("an RSA key needs \"n\" and \"e\""));
-            }
-            can_sign &= obj.contains_key("d");
-            Material::Asymmetric {
-                family: Some(Family::Rsa),
-            }
+            let n = b64_member("n", &str_member("n")?, &err)?;
+            let e = b64_member("e", &str_member("e")?, &err)?;
+            // Signing with asymmetric keys is not built yet: a private JWK only verifies.
+            can_sign = false;
+            rsa(n, e).map_err(|e| err(&e.to_string().replacen("invalid key: ", "", 1)))?
         }
         Some("EC") => {
-            can_sign &= obj.contains_key("d");
+            can_sign = false;
             let family = match str_member("crv")? {
                 Some("P-256") => Some(Family::EcP256),
                 Some("P-384") => Some(Family::EcP384),
                 _ => None,
             };
-            Material::Asymmetric { family }
+            match family {
+                None => Material::Unusable { family: None },
+                Some(f) => {
+                    let mut point = vec![4u8];
+                    point.extend(b64_member("x", &str_member("x")?, &err)?);
+                    point.extend(b64_member("y", &str_member("y")?, &err)?);
+                    ec_point(f, point)
+                        .map_err(|e| err(&e.to_string().replacen("invalid key: ", "", 1)))?
+                }
+            }
         }
         Some("OKP") => {
-            can_sign &= obj.contains_key("d");
-            let family = match str_member("crv")? {
-                Some("Ed25519") => Some(Family::Ed25519),
-                _ => None,
-            };
-            Material::Asymmetric { family }
+            can_sign = false;
+            match str_member("crv")? {
+                Some("Ed25519") => ed25519(b64_member("x", &str_member("x")?, &err)?)
+                    .map_err(|e| err(&e.to_string().replacen("invalid key: ", "", 1)))?,
+                _ => Material::Unusable { family: None },
+            }
         }
-        Some(_) => Material::Asymmetric { family: None },
+        Some(_) => Material::Unusable { family: None },
         None => return Err(err("\"kty\" is missing")),
     };
     Ok(Key {
@@ -285,6 +397,17 @@ fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
         can_verify,
         material,
     })
+}
+
+/// A required base64url member of a JWK, decoded. SECURITY: errors name the member only.
+fn b64_member(
+    name: &str,
+    value: &Option<&str>,
+    err: &dyn Fn(&str) -> AuthError,
+) -> Result<Vec<u8>> {
+    let v = value.ok_or_else(|| err(&format!("\"{name}\" is missing")))?;
+    b64::decode(v.trim_end_matches('='))
+        .ok_or_else(|| err(&format!("\"{name}\" is not valid base64url")))
 }
 
 fn key_error(index: Option<usize>, kid: Option<&str>, what: &str) -> AuthError {
@@ -316,12 +439,35 @@ mod tests {
     }
 
     #[test]
+    fn small_rsa_keys_are_refused() {
+        let jwk = |n: &[u8]| format!(r#"{{"kty":"RSA","n":"{}","e":"AQAB"}}"#, b64::encode(n));
+        let e = KeySet::from_json(&jwk(&[0xff; 128]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("under 2048 bits") && e.contains("1024"), "{e}");
+        assert!(KeySet::from_json(&jwk(&[0x7f; 256])).is_err(), "2047 bits");
+        assert!(KeySet::from_json(&jwk(&[0x80; 256])).is_ok(), "2048 bits");
+        let mut padded = vec![0u8; 3];
+        padded.extend([0x80; 256]);
+        assert!(
+            KeySet::from_json(&jwk(&padded)).is_ok(),
+            "leading zeros do not count"
+        );
+    }
+
+    #[test]
     fn pem_is_never_an_hmac_secret() {
-        let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n";
+        let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEVs/o5+uQbTjL3chynL4wXgUg2R9\nq9UU8I5mEovUf86QZ7kOBIjJwqnzD1omageEHWwHdBO6B+dFabmdT9POxg==\n-----END PUBLIC KEY-----\n";
         let ks = KeySet::from_text(pem).unwrap();
         for a in [Alg::HS256, Alg::HS384, Alg::HS512] {
             assert!(!ks.keys[0].serves(a, Purpose::Verify));
         }
+        assert!(ks.keys[0].serves(Alg::ES256, Purpose::Verify));
+        assert!(!ks.keys[0].serves(Alg::ES384, Purpose::Verify));
+        assert!(
+            KeySet::from_text("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n")
+                .is_err()
+        );
         assert!(KeySet::from_text("-----BEGIN FOO-----\n").is_err());
     }
 
@@ -334,9 +480,10 @@ mod tests {
         assert!(k.serves(Alg::HS384, Purpose::Verify));
         assert!(!k.serves(Alg::HS256, Purpose::Verify), "JWK alg must match");
         assert_eq!(k.default_alg(), Some(Alg::HS384));
-        let set = KeySet::from_text(
-            r#"{"keys":[{"kty":"oct","k":"YQ"},{"kty":"RSA","n":"AQ","e":"AQAB"}]}"#,
-        )
+        let set = KeySet::from_text(&format!(
+            r#"{{"keys":[{{"kty":"oct","k":"YQ"}},{{"kty":"RSA","n":"{}","e":"AQAB"}}]}}"#,
+            b64::encode(&[0xc1; 256])
+        ))
         .unwrap();
         assert!(set.is_set);
         assert_eq!(set.keys.len(), 2);
