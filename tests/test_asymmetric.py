@@ -173,3 +173,56 @@ def test_errors_never_show_key_material(db, keys):
     err = fails(db, "select jwt_verify('a.b.c', %s::jsonb)", (json.dumps(jwk),))
     text = " ".join(filter(None, [err.diag.message_primary, err.diag.message_detail]))
     assert jwk["n"][:16] not in text
+
+
+def private_pem(private_key, fmt="pkcs8"):
+    formats = {"pkcs8": serialization.PrivateFormat.PKCS8,
+               "traditional": serialization.PrivateFormat.TraditionalOpenSSL}
+    return private_key.private_bytes(serialization.Encoding.PEM, formats[fmt], serialization.NoEncryption()).decode()
+
+
+def private_jwk(private_key, **extra):
+    algo = {rsa.RSAPrivateKey: pyjwt.algorithms.RSAAlgorithm,
+            ec.EllipticCurvePrivateKey: pyjwt.algorithms.ECAlgorithm,
+            ed25519.Ed25519PrivateKey: pyjwt.algorithms.OKPAlgorithm}
+    for cls, a in algo.items():
+        if isinstance(private_key, cls):
+            return {**a.to_jwk(private_key, as_dict=True), **extra}
+    raise TypeError(private_key)
+
+
+@pytest.mark.parametrize("alg,kind", ALGS)
+def test_our_tokens_verify_in_pyjwt(db, keys, alg, kind):
+    key = keys[kind]
+    forms = [(private_pem(key), "text")]
+    if kind != "ed":  # PKCS#1 "RSA PRIVATE KEY" and SEC1 "EC PRIVATE KEY"
+        forms.append((private_pem(key, "traditional"), "text"))
+    for pem, cast in forms:
+        token = one(db, f"select jwt_sign(%s::jsonb, %s::{cast}, %s)", (json.dumps(CLAIMS), pem, alg))
+        assert pyjwt.get_unverified_header(token) == {"alg": alg, "typ": "JWT"}
+        assert pyjwt.decode(token, key.public_key(), algorithms=[alg]) == CLAIMS
+        # and ours, with the public key and with the private key itself
+        assert one(db, "select jwt_verify(%s, %s)", (token, spki_pem(key))) == CLAIMS
+        assert one(db, "select jwt_verify(%s, %s)", (token, pem)) == CLAIMS
+    jwk = private_jwk(key, kid=f"{kind}-1")
+    token = one(db, "select jwt_sign(%s::jsonb, %s::jsonb, %s)", (json.dumps(CLAIMS), json.dumps(jwk), alg))
+    assert pyjwt.get_unverified_header(token) == {"alg": alg, "typ": "JWT", "kid": f"{kind}-1"}
+    assert pyjwt.decode(token, key.public_key(), algorithms=[alg]) == CLAIMS
+
+
+def test_default_algorithm_of_a_private_jwk(db, keys):
+    for kind, alg in (("rsa", "RS256"), ("p256", "ES256"), ("p384", "ES384"), ("ed", "EdDSA")):
+        token = one(db, "select jwt_sign('{}', %s::jsonb)", (json.dumps(private_jwk(keys[kind])),))
+        assert pyjwt.get_unverified_header(token)["alg"] == alg
+        assert pyjwt.decode(token, keys[kind].public_key(), algorithms=[alg]) == {}
+
+
+def test_signing_needs_a_private_key_of_the_right_family(db, keys):
+    fails(db, "select jwt_sign('{}', %s, 'RS256')", (spki_pem(keys["rsa"]),), sqlstate="22023", prefix="invalid key:")
+    fails(db, "select jwt_sign('{}', %s::jsonb)", (json.dumps(public_jwk(keys["rsa"])),), sqlstate="22023", prefix="invalid key:")
+    fails(db, "select jwt_sign('{}', %s)", (private_pem(keys["rsa"]),), sqlstate="22023", prefix="invalid key:")  # default HS256
+    fails(db, "select jwt_sign('{}', %s, 'ES256')", (private_pem(keys["rsa"]),), sqlstate="22023", prefix="invalid key:")
+    fails(db, "select jwt_sign('{}', %s, 'ES256')", (private_pem(keys["p384"]),), sqlstate="22023", prefix="invalid key:")
+    encrypted = keys["rsa"].private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.BestAvailableEncryption(b"pw")).decode()
+    fails(db, "select jwt_sign('{}', %s, 'RS256')", (encrypted,), sqlstate="22023", prefix="invalid key:")

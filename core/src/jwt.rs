@@ -232,41 +232,11 @@ fn candidates<'k>(keys: &'k KeySet, h: &Header) -> Result<Vec<&'k Key>> {
 }
 
 fn check_signature(key: &Key, alg: Alg, parts: &Parts) -> bool {
-    use ring::signature::{self as sig, RsaPublicKeyComponents, UnparsedPublicKey};
-    let input = parts.signing_input.as_bytes();
-    let signature = parts.signature.as_slice();
     // `serves` matched the key's family to the algorithm before we get here.
+    let input = parts.signing_input.as_bytes();
     match &key.material {
-        Material::Hmac(secret) => hmac_verify(alg, secret, input, signature),
-        Material::RsaPublic { n, e } => {
-            let params: &sig::RsaParameters = match alg {
-                Alg::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
-                Alg::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
-                Alg::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
-                Alg::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
-                Alg::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
-                Alg::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
-                _ => return false,
-            };
-            RsaPublicKeyComponents { n, e }
-                .verify(params, input, signature)
-                .is_ok()
-        }
-        // FIXED: raw R||S of the curve's exact length (RFC 7518 3.4); DER is refused.
-        Material::EcPublic { point, .. } => {
-            let params = match alg {
-                Alg::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
-                Alg::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
-                _ => return false,
-            };
-            UnparsedPublicKey::new(params, point)
-                .verify(input, signature)
-                .is_ok()
-        }
-        Material::Ed25519Public(k) => UnparsedPublicKey::new(&sig::ED25519, k)
-            .verify(input, signature)
-            .is_ok(),
-        Material::Unusable { .. } => false,
+        Material::Hmac(secret) => hmac_verify(alg, secret, input, &parts.signature),
+        other => crate::asym::verify(other, alg, input, &parts.signature),
     }
 }
 
@@ -330,12 +300,7 @@ pub fn sign(claims_json: &str, keys: &KeySet, alg: Option<Alg>) -> Result<String
     );
     let signature = match (&key.material, alg.family()) {
         (Material::Hmac(secret), Family::Hmac) => hmac_sign(alg, secret, input.as_bytes()),
-        _ => {
-            return Err(AuthError::InvalidKey(format!(
-                "signing with {} is not available in this version",
-                alg.name()
-            )))
-        }
+        (other, _) => crate::asym::sign(other, alg, input.as_bytes())?,
     };
     Ok(format!("{input}.{}", b64::encode(&signature)))
 }

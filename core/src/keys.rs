@@ -13,20 +13,70 @@ pub enum Purpose {
     Verify,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Material {
     /// The secret bytes of an HMAC key (a text secret or an oct JWK).
     Hmac(Vec<u8>),
-    /// An RSA public key: modulus and exponent, big-endian, no leading zeros.
-    RsaPublic { n: Vec<u8>, e: Vec<u8> },
-    /// An EC public key as an uncompressed point (0x04 || x || y).
-    EcPublic { family: Family, point: Vec<u8> },
-    /// An Ed25519 public key.
-    Ed25519Public(Vec<u8>),
-    /// An asymmetric key that serves nothing here: a type or curve we do not support (an
-    /// EC P-521 key, an X25519 key), or a private PEM (signing with asymmetric keys is not
-    /// built yet). It is still never an HMAC secret.
+    /// An RSA key: modulus and exponent (big-endian, no leading zeros), and the private
+    /// parts when it can sign.
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+        private: Option<RsaPrivate>,
+    },
+    /// An EC key: its uncompressed point (0x04 || x || y), and the private scalar.
+    Ec {
+        family: Family,
+        point: Vec<u8>,
+        d: Option<Vec<u8>>,
+    },
+    /// An Ed25519 key: the public key, and the 32-byte seed.
+    Ed25519 {
+        public: Vec<u8>,
+        seed: Option<Vec<u8>>,
+    },
+    /// An asymmetric key that serves nothing here, a type or curve we do not support (an
+    /// EC P-521 key, an X25519 key). It is still never an HMAC secret.
     Unusable { family: Option<Family> },
+}
+
+/// The private parts of an RSA key (two primes, with CRT values).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RsaPrivate {
+    pub d: Vec<u8>,
+    pub p: Vec<u8>,
+    pub q: Vec<u8>,
+    pub dp: Vec<u8>,
+    pub dq: Vec<u8>,
+    pub qi: Vec<u8>,
+}
+
+/// SECURITY: Debug names the kind of key only, so a stray `{:?}` never prints a secret.
+impl std::fmt::Debug for Material {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Material::Hmac(s) => write!(f, "Hmac({} bytes)", s.len()),
+            Material::Rsa { n, private, .. } => {
+                write!(f, "Rsa({} bytes, private: {})", n.len(), private.is_some())
+            }
+            Material::Ec { family, d, .. } => write!(f, "Ec({family:?}, private: {})", d.is_some()),
+            Material::Ed25519 { seed, .. } => write!(f, "Ed25519(private: {})", seed.is_some()),
+            Material::Unusable { family } => write!(f, "Unusable({family:?})"),
+        }
+    }
+}
+
+impl Material {
+    /// Whether the key holds what signing needs.
+    pub fn can_sign(&self) -> bool {
+        match self {
+            Material::Hmac(_) => true,
+            Material::Rsa { private, .. } => private.is_some(),
+            Material::Ec { d, .. } => d.is_some(),
+            Material::Ed25519 { seed, .. } => seed.is_some(),
+            Material::Unusable { .. } => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,9 +110,9 @@ impl Key {
     pub fn family(&self) -> Option<Family> {
         match &self.material {
             Material::Hmac(_) => Some(Family::Hmac),
-            Material::RsaPublic { .. } => Some(Family::Rsa),
-            Material::EcPublic { family, .. } => Some(*family),
-            Material::Ed25519Public(_) => Some(Family::Ed25519),
+            Material::Rsa { .. } => Some(Family::Rsa),
+            Material::Ec { family, .. } => Some(*family),
+            Material::Ed25519 { .. } => Some(Family::Ed25519),
             Material::Unusable { .. } => None,
         }
     }
@@ -187,129 +237,16 @@ impl KeySet {
     }
 }
 
-/// A PEM key: a public key (SPKI), an X.509 certificate's key, or a PKCS#1 RSA public key.
-/// Private keys are recognised (so they are never HMAC secrets) but serve nothing yet.
+/// A PEM key (see [`crate::asym::pem`]); a private key both signs and verifies.
 fn pem(text: &str) -> Result<Key> {
-    // SECURITY: errors name the label or the problem, never the key bytes.
-    let (label, der) = pem_rfc7468::decode_vec(text.trim().as_bytes())
-        .map_err(|_| AuthError::InvalidKey("PEM text is not valid PEM".into()))?;
-    let public = |material| Key {
+    let material = crate::asym::pem(text)?;
+    Ok(Key {
         kid: None,
         alg: AlgRule::Any,
-        can_sign: false,
+        can_sign: material.can_sign(),
         can_verify: true,
         material,
-    };
-    match label {
-        "PUBLIC KEY" => Ok(public(spki_material(&der)?)),
-        "CERTIFICATE" => {
-            use x509_cert::der::{Decode, Encode};
-            let cert = x509_cert::Certificate::from_der(&der)
-                .map_err(|_| AuthError::InvalidKey("the certificate cannot be read".into()))?;
-            let spki = cert
-                .tbs_certificate
-                .subject_public_key_info
-                .to_der()
-                .map_err(|_| {
-                    AuthError::InvalidKey("the certificate's key cannot be read".into())
-                })?;
-            Ok(public(spki_material(&spki)?))
-        }
-        "RSA PUBLIC KEY" => Ok(public(rsa_pkcs1_public(&der)?)),
-        "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => Ok(Key {
-            kid: None,
-            alg: AlgRule::Any,
-            can_sign: false,
-            can_verify: false,
-            material: Material::Unusable { family: None },
-        }),
-        other => Err(AuthError::InvalidKey(format!(
-            "unsupported PEM label {}",
-            json::quote(other)
-        ))),
-    }
-}
-
-const OID_RSA: &str = "1.2.840.113549.1.1.1";
-const OID_EC: &str = "1.2.840.10045.2.1";
-const OID_P256: &str = "1.2.840.10045.3.1.7";
-const OID_P384: &str = "1.3.132.0.34";
-const OID_ED25519: &str = "1.3.101.112";
-
-/// The key of a DER SubjectPublicKeyInfo.
-fn spki_material(der: &[u8]) -> Result<Material> {
-    use spki::der::Decode;
-    let bad = || AuthError::InvalidKey("the public key (SPKI) cannot be read".into());
-    let spki = spki::SubjectPublicKeyInfoRef::from_der(der).map_err(|_| bad())?;
-    let bits = spki.subject_public_key.as_bytes().ok_or_else(bad)?;
-    match spki.algorithm.oid.to_string().as_str() {
-        OID_RSA => rsa_pkcs1_public(bits),
-        OID_EC => {
-            let curve = spki.algorithm.parameters_oid().map(|o| o.to_string()).ok();
-            match curve.as_deref() {
-                Some(OID_P256) => ec_point(Family::EcP256, bits.to_vec()),
-                Some(OID_P384) => ec_point(Family::EcP384, bits.to_vec()),
-                _ => Ok(Material::Unusable { family: None }),
-            }
-        }
-        OID_ED25519 => ed25519(bits.to_vec()),
-        _ => Ok(Material::Unusable { family: None }),
-    }
-}
-
-/// A PKCS#1 RSAPublicKey.
-fn rsa_pkcs1_public(der: &[u8]) -> Result<Material> {
-    use pkcs1::der::Decode;
-    let k = pkcs1::RsaPublicKey::from_der(der)
-        .map_err(|_| AuthError::InvalidKey("the RSA public key cannot be read".into()))?;
-    rsa(
-        k.modulus.as_bytes().to_vec(),
-        k.public_exponent.as_bytes().to_vec(),
-    )
-}
-
-/// Smallest RSA modulus accepted (RFC 7518 section 3.3: 2048 bits or larger).
-pub const MIN_RSA_BITS: usize = 2048;
-
-fn rsa(n: Vec<u8>, e: Vec<u8>) -> Result<Material> {
-    let strip = |v: Vec<u8>| {
-        v.iter()
-            .position(|b| *b != 0)
-            .map(|i| v[i..].to_vec())
-            .unwrap_or_default()
-    };
-    let (n, e) = (strip(n), strip(e));
-    let bits = n.first().map_or(0, |top| {
-        (n.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
-    });
-    if bits < MIN_RSA_BITS {
-        return Err(AuthError::InvalidKey(format!(
-            "RSA keys under {MIN_RSA_BITS} bits are refused (this one has {bits})"
-        )));
-    }
-    if e.is_empty() {
-        return Err(AuthError::InvalidKey("the RSA exponent is zero".into()));
-    }
-    Ok(Material::RsaPublic { n, e })
-}
-
-fn ec_point(family: Family, point: Vec<u8>) -> Result<Material> {
-    let coord = if family == Family::EcP256 { 32 } else { 48 };
-    if point.len() != 1 + 2 * coord || point[0] != 4 {
-        return Err(AuthError::InvalidKey(
-            "the EC public key must be an uncompressed point of its curve".into(),
-        ));
-    }
-    Ok(Material::EcPublic { family, point })
-}
-
-fn ed25519(key: Vec<u8>) -> Result<Material> {
-    if key.len() != 32 {
-        return Err(AuthError::InvalidKey(
-            "an Ed25519 public key is 32 bytes".into(),
-        ));
-    }
-    Ok(Material::Ed25519Public(key))
+    })
 }
 
 fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
@@ -357,12 +294,27 @@ fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
         Some("RSA") => {
             let n = b64_member("n", &str_member("n")?, &err)?;
             let e = b64_member("e", &str_member("e")?, &err)?;
-            // Signing with asymmetric keys is not built yet: a private JWK only verifies.
-            can_sign = false;
-            rsa(n, e).map_err(|e| err(&e.to_string().replacen("invalid key: ", "", 1)))?
+            let private = match str_member("d")? {
+                None => None,
+                Some(_) => {
+                    if obj.contains_key("oth") {
+                        return Err(err("multi-prime RSA keys are not supported"));
+                    }
+                    let m = |name: &str| b64_member(name, &str_member(name)?, &err);
+                    Some(RsaPrivate {
+                        d: m("d")?,
+                        p: m("p")?,
+                        q: m("q")?,
+                        dp: m("dp")?,
+                        dq: m("dq")?,
+                        qi: m("qi")?,
+                    })
+                }
+            };
+            crate::asym::rsa(n, e, private)
+                .map_err(|e| err(&e.to_string().replacen("invalid key: ", "", 1)))?
         }
         Some("EC") => {
-            can_sign = false;
             let family = match str_member("crv")? {
                 Some("P-256") => Some(Family::EcP256),
                 Some("P-384") => Some(Family::EcP384),
@@ -374,26 +326,36 @@ fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
                     let mut point = vec![4u8];
                     point.extend(b64_member("x", &str_member("x")?, &err)?);
                     point.extend(b64_member("y", &str_member("y")?, &err)?);
-                    ec_point(f, point)
+                    let d = match str_member("d")? {
+                        None => None,
+                        Some(_) => Some(b64_member("d", &str_member("d")?, &err)?),
+                    };
+                    crate::asym::ec(f, point, d)
                         .map_err(|e| err(&e.to_string().replacen("invalid key: ", "", 1)))?
                 }
             }
         }
-        Some("OKP") => {
-            can_sign = false;
-            match str_member("crv")? {
-                Some("Ed25519") => ed25519(b64_member("x", &str_member("x")?, &err)?)
-                    .map_err(|e| err(&e.to_string().replacen("invalid key: ", "", 1)))?,
-                _ => Material::Unusable { family: None },
+        Some("OKP") => match str_member("crv")? {
+            Some("Ed25519") => {
+                let x = b64_member("x", &str_member("x")?, &err)?;
+                let m = match str_member("d")? {
+                    None => crate::asym::ed25519(x, None),
+                    Some(_) => crate::asym::ed25519_from_seed(
+                        b64_member("d", &str_member("d")?, &err)?,
+                        Some(x),
+                    ),
+                };
+                m.map_err(|e| err(&e.to_string().replacen("invalid key: ", "", 1)))?
             }
-        }
+            _ => Material::Unusable { family: None },
+        },
         Some(_) => Material::Unusable { family: None },
         None => return Err(err("\"kty\" is missing")),
     };
     Ok(Key {
         kid,
         alg,
-        can_sign,
+        can_sign: can_sign && material.can_sign(),
         can_verify,
         material,
     })

@@ -2,6 +2,7 @@
 //! verify and sign, keys (secrets, PEM, JWK, JWKS), claim checks, PKCE, uuid text.
 //! Everything here returns [`AuthError`]; the extension maps it to SQLSTATEs at its edge.
 pub mod alg;
+pub mod asym;
 pub mod b64;
 pub mod claims;
 pub mod error;
