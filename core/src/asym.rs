@@ -197,9 +197,8 @@ pub fn ed25519(public: Vec<u8>, seed: Option<Vec<u8>>) -> Result<Material> {
         return Err(bad("an Ed25519 public key is 32 bytes"));
     }
     if let Some(s) = &seed {
-        let pair = sig::Ed25519KeyPair::from_seed_and_public_key(s, &public)
+        sig::Ed25519KeyPair::from_seed_and_public_key(s, &public)
             .map_err(|_| bad("the Ed25519 private key does not match its public key"))?;
-        drop(pair);
     }
     Ok(Material::Ed25519 { public, seed })
 }
