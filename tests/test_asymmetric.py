@@ -21,14 +21,24 @@ def spki_pem(private_key):
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
-def public_jwk(private_key, **extra):
+def jwk_of(private_key, public=True, **extra):
+    """PyJWT's JWK for the key (its public half, or the whole private key), plus extra members."""
     algo = {rsa.RSAPrivateKey: pyjwt.algorithms.RSAAlgorithm,
             ec.EllipticCurvePrivateKey: pyjwt.algorithms.ECAlgorithm,
             ed25519.Ed25519PrivateKey: pyjwt.algorithms.OKPAlgorithm}
     for cls, a in algo.items():
         if isinstance(private_key, cls):
-            return {**a.to_jwk(private_key.public_key(), as_dict=True), **extra}
+            key = private_key.public_key() if public else private_key
+            return {**a.to_jwk(key, as_dict=True), **extra}
     raise TypeError(private_key)
+
+
+def public_jwk(private_key, **extra):
+    return jwk_of(private_key, **extra)
+
+
+def private_jwk(private_key, **extra):
+    return jwk_of(private_key, public=False, **extra)
 
 
 def certificate_pem(private_key):
@@ -179,16 +189,6 @@ def private_pem(private_key, fmt="pkcs8"):
     formats = {"pkcs8": serialization.PrivateFormat.PKCS8,
                "traditional": serialization.PrivateFormat.TraditionalOpenSSL}
     return private_key.private_bytes(serialization.Encoding.PEM, formats[fmt], serialization.NoEncryption()).decode()
-
-
-def private_jwk(private_key, **extra):
-    algo = {rsa.RSAPrivateKey: pyjwt.algorithms.RSAAlgorithm,
-            ec.EllipticCurvePrivateKey: pyjwt.algorithms.ECAlgorithm,
-            ed25519.Ed25519PrivateKey: pyjwt.algorithms.OKPAlgorithm}
-    for cls, a in algo.items():
-        if isinstance(private_key, cls):
-            return {**a.to_jwk(private_key, as_dict=True), **extra}
-    raise TypeError(private_key)
 
 
 @pytest.mark.parametrize("alg,kind", ALGS)

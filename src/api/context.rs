@@ -56,7 +56,8 @@ struct Cache {
 struct BackendLocal(UnsafeCell<Cache>);
 unsafe impl Sync for BackendLocal {}
 
-static CACHE: BackendLocal = BackendLocal(UnsafeCell::new(Cache {
+/// Nothing known yet; `generation` u64::MAX matches no counter value.
+const EMPTY: Cache = Cache {
     generation: u64::MAX,
     claims: Slot::Unknown,
     jwt: Slot::Unknown,
@@ -64,7 +65,9 @@ static CACHE: BackendLocal = BackendLocal(UnsafeCell::new(Cache {
     uid: Slot::Unknown,
     role: Slot::Unknown,
     email: Slot::Unknown,
-}));
+};
+
+static CACHE: BackendLocal = BackendLocal(UnsafeCell::new(EMPTY));
 
 fn cache() -> &'static mut Cache {
     let c = unsafe { &mut *CACHE.0.get() };
@@ -72,12 +75,7 @@ fn cache() -> &'static mut Cache {
     if c.generation != g {
         *c = Cache {
             generation: g,
-            claims: Slot::Unknown,
-            jwt: Slot::Unknown,
-            sub: Slot::Unknown,
-            uid: Slot::Unknown,
-            role: Slot::Unknown,
-            email: Slot::Unknown,
+            ..EMPTY
         };
     }
     c
