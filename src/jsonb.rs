@@ -1,6 +1,7 @@
-//! `jsonb` as its text, in and out. pgrx's own JsonB goes through serde_json::Value, which
-//! rounds big numbers to f64 (a 20-digit id claim would change); this keeps jsonb's text
-//! exactly, and lets jwt_verify hand the payload bytes to jsonb_in without re-serialising.
+//! `jsonb` in and out. Arguments arrive as their text ([`JsonbText`]): pgrx's own JsonB goes
+//! through serde_json::Value, which rounds big numbers to f64 (a 20-digit id claim would
+//! change). Results are built by [`to_jsonb`] from auth_core's parse, straight to jsonb's
+//! binary form.
 use auth_core::jsonb::Node;
 use auth_core::{AuthError, Reason};
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
@@ -48,20 +49,6 @@ unsafe impl<'fcx> ArgAbi<'fcx> for JsonbText {
     }
 }
 
-impl IntoDatum for JsonbText {
-    /// The text is JSON validated by auth_core (no `\u0000`), or jsonb_out's own output.
-    fn into_datum(self) -> Option<pg_sys::Datum> {
-        match auth_core::jsonb::parse(self.0.as_bytes()) {
-            Some(mut tree) => to_jsonb(&mut tree, &self.0).ok().map(|j| j.0),
-            None => Some(jsonb_in(&self.0)),
-        }
-    }
-
-    fn type_oid() -> pg_sys::Oid {
-        pg_sys::JSONBOID
-    }
-}
-
 /// A jsonb value built by [`to_jsonb`], ready to return.
 pub struct JsonbOut(pub pg_sys::Datum);
 
@@ -94,7 +81,8 @@ pub fn numbers_fit(tree: &mut Node, _text: &str) -> bool {
     })
 }
 
-fn jsonb_in(text: &str) -> pg_sys::Datum {
+/// jsonb_in on UTF-8 text (converted to the server encoding first).
+pub fn jsonb_in(text: &str) -> pg_sys::Datum {
     let cstring = CString::new(text).expect("validated JSON has no NUL byte");
     unsafe {
         let server = pg_sys::pg_any_to_server(
@@ -124,15 +112,6 @@ unsafe impl BoxRet for JsonbOut {
 }
 
 pgrx::impl_sql_translatable!(JsonbOut, "jsonb");
-
-unsafe impl BoxRet for JsonbText {
-    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
-        match self.into_datum() {
-            Some(datum) => fcinfo.return_raw_datum(datum),
-            None => fcinfo.return_null(),
-        }
-    }
-}
 
 pgrx::impl_sql_translatable!(JsonbText, "jsonb");
 

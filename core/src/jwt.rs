@@ -131,15 +131,6 @@ pub fn decode_with<R>(token: &str, finish: impl FnOnce(&mut Node, &str) -> R) ->
     Ok(finish(&mut both, &json))
 }
 
-/// Header and payload JSON text of a structurally valid token, NOT verified.
-pub fn decode(token: &str) -> Result<(String, String)> {
-    let parts = split(token)?;
-    object(&parts.header, "header")?;
-    object(&parts.payload, "payload")?;
-    let text = |b: Vec<u8>| String::from_utf8(b).expect("validated as JSON");
-    Ok((text(parts.header), text(parts.payload)))
-}
-
 /// Verify `token` against `keys` with the contract's rules; on success hand the payload to
 /// `finish` as a tree and as JSON text, parsed once. `leeway` applies unless the options
 /// name their own.
@@ -308,6 +299,15 @@ pub fn sign(claims_json: &str, keys: &KeySet, alg: Option<Alg>) -> Result<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Header and payload JSON text of a structurally valid token, NOT verified.
+    fn decode(token: &str) -> Result<(String, String)> {
+        let parts = split(token)?;
+        object(&parts.header, "header")?;
+        object(&parts.payload, "payload")?;
+        let text = |b: Vec<u8>| String::from_utf8(b).expect("validated as JSON");
+        Ok((text(parts.header), text(parts.payload)))
+    }
 
     // RFC 7515 appendix A.1 (the same token is RFC 7519 section 3.1's example).
     const A1_TOKEN: &str = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";

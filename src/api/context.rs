@@ -252,7 +252,7 @@ pub unsafe extern "C-unwind" fn sae_auth_claim(fcinfo: pg_sys::FunctionCallInfo)
         (!v.is_null() && *v != 0).then(|| CStr::from_ptr(v).to_string_lossy().into_owned())
     });
     let result = match legacy {
-        Some(v) => crate::jsonb::JsonbText(auth_core::json::quote(&v)).into_datum(),
+        Some(v) => Some(crate::jsonb::jsonb_in(&auth_core::json::quote(&v))),
         None => {
             let jwt = answer(fcinfo, |c| &mut c.jwt, compute_jwt);
             if (*fcinfo).isnull {
