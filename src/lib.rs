@@ -10,6 +10,7 @@ mod api;
 mod error;
 mod gucs;
 mod jsonb;
+mod keycache;
 
 ::pgrx::pg_module_magic!(name, version);
 

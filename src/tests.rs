@@ -134,3 +134,23 @@ fn fast_jsonb_is_byte_identical_to_jsonb_in() {
         assert_eq!(bytes(ours), bytes(theirs), "{doc}");
     }
 }
+
+#[pg_test]
+fn keys_are_parsed_once_per_backend() {
+    use crate::keycache::stats;
+    let jwks = r#"'{"keys":[{"kty":"oct","kid":"a","k":"c2VjcmV0LW9uZS1zZWNyZXQtb25lLXNlY3JldC1vbmUtMzI"},{"kty":"oct","kid":"b","k":"c2Vjb25kLXNlY29uZC1zZWNvbmQtc2Vjb25kLXNlY29uZC0zMg"}]}'::jsonb"#;
+    let sql = format!(
+        "select count(*) from generate_series(1, 50) g \
+         where jwt_is_valid(jwt_sign(jsonb_build_object('n', g), {jwks}), {jwks})"
+    );
+    let (hits0, misses0, ..) = stats();
+    assert_eq!(Spi::get_one::<i64>(&sql), Ok(Some(50)));
+    let (hits1, misses1, entries, bytes) = stats();
+    assert_eq!(misses1 - misses0, 1, "one parse for 100 uses of one JWKS");
+    assert_eq!(hits1 - hits0, 99);
+    assert!(entries >= 1 && bytes > 0);
+    // the same bytes as text are another key form: a second parse, then hits again
+    let text = format!("select jwt_verify(jwt_sign('{{}}', {jwks}), ({jwks})::text) is not null");
+    assert_eq!(Spi::get_one::<bool>(&text), Ok(Some(true)));
+    assert_eq!(stats().1 - misses1, 1);
+}

@@ -4,6 +4,7 @@
 pub mod alg;
 pub mod asym;
 pub mod b64;
+pub mod cache;
 pub mod claims;
 pub mod error;
 pub mod json;

@@ -2,6 +2,7 @@
 use crate::error::OrReport;
 use crate::gucs;
 use crate::jsonb::{numbers_fit, to_jsonb, JsonbOut, JsonbText};
+use crate::keycache::{jsonb_key, text_key, JsonbKey};
 use auth_core::alg::Alg;
 use auth_core::claims::VerifyOptions;
 use auth_core::jsonb::Node;
@@ -9,6 +10,7 @@ use auth_core::keys::KeySet;
 use auth_core::{jwt, AuthError};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
+use std::rc::Rc;
 
 fn now() -> f64 {
     std::time::SystemTime::now()
@@ -19,7 +21,7 @@ fn now() -> f64 {
 /// Verify, then build the result from the verified payload with `finish`.
 fn verify_with<R>(
     token: &str,
-    keys: auth_core::Result<KeySet>,
+    keys: auth_core::Result<Rc<KeySet>>,
     options: &JsonbText,
     finish: impl FnOnce(&mut Node, &str) -> R,
 ) -> auth_core::Result<R> {
@@ -32,7 +34,7 @@ fn verify_with<R>(
 /// Verify and return the claims as jsonb.
 fn verified_claims(
     token: &str,
-    keys: auth_core::Result<KeySet>,
+    keys: auth_core::Result<Rc<KeySet>>,
     options: &JsonbText,
 ) -> Result<JsonbOut, ErrorReport> {
     verify_with(token, keys, options, to_jsonb)
@@ -57,21 +59,21 @@ fn jwt_sign(
     algorithm: default!(&str, "'HS256'"),
 ) -> Result<String, ErrorReport> {
     let alg = Alg::parse_option(algorithm).or_report()?;
-    jwt::sign(&claims.0, &KeySet::from_text(key).or_report()?, Some(alg)).or_report()
+    jwt::sign(&claims.0, &*text_key(key).or_report()?, Some(alg)).or_report()
 }
 
 /// Sign with a JWK or JWKS; `algorithm` NULL means the key's own alg or its family's default.
 #[pg_extern(volatile, parallel_safe, name = "jwt_sign")]
 fn jwt_sign_jwk(
     claims: Option<JsonbText>,
-    key: Option<JsonbText>,
+    key: Option<JsonbKey>,
     algorithm: default!(Option<&str>, "NULL"),
 ) -> Result<Option<String>, ErrorReport> {
     let (Some(claims), Some(key)) = (claims, key) else {
         return Ok(None);
     };
     let alg = algorithm.map(Alg::parse_option).transpose().or_report()?;
-    jwt::sign(&claims.0, &KeySet::from_json(&key.0).or_report()?, alg)
+    jwt::sign(&claims.0, &*jsonb_key(&key).or_report()?, alg)
         .or_report()
         .map(Some)
 }
@@ -83,17 +85,17 @@ fn jwt_verify(
     key: &str,
     options: default!(JsonbText, "'{}'"),
 ) -> Result<JsonbOut, ErrorReport> {
-    verified_claims(token, KeySet::from_text(key), &options)
+    verified_claims(token, text_key(key), &options)
 }
 
 /// Verify a token against a JWK or JWKS; return its claims.
 #[pg_extern(stable, parallel_safe, name = "jwt_verify")]
 fn jwt_verify_jwk(
     token: &str,
-    key: JsonbText,
+    key: JsonbKey,
     options: default!(JsonbText, "'{}'"),
 ) -> Result<JsonbOut, ErrorReport> {
-    verified_claims(token, KeySet::from_json(&key.0), &options)
+    verified_claims(token, jsonb_key(&key), &options)
 }
 
 /// Whether jwt_verify would accept the token (text key).
@@ -103,27 +105,17 @@ fn jwt_is_valid(
     key: &str,
     options: default!(JsonbText, "'{}'"),
 ) -> Result<bool, ErrorReport> {
-    is_valid(verify_with(
-        token,
-        KeySet::from_text(key),
-        &options,
-        numbers_fit,
-    ))
+    is_valid(verify_with(token, text_key(key), &options, numbers_fit))
 }
 
 /// Whether jwt_verify would accept the token (JWK / JWKS key).
 #[pg_extern(stable, parallel_safe, name = "jwt_is_valid")]
 fn jwt_is_valid_jwk(
     token: &str,
-    key: JsonbText,
+    key: JsonbKey,
     options: default!(JsonbText, "'{}'"),
 ) -> Result<bool, ErrorReport> {
-    is_valid(verify_with(
-        token,
-        KeySet::from_json(&key.0),
-        &options,
-        numbers_fit,
-    ))
+    is_valid(verify_with(token, jsonb_key(&key), &options, numbers_fit))
 }
 
 /// `{"header": ..., "payload": ...}` of a token, NOT verified.
