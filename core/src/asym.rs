@@ -171,7 +171,54 @@ pub fn rsa(n: Vec<u8>, e: Vec<u8>, private: Option<RsaPrivate>) -> Result<Materi
     if e.is_empty() {
         return Err(bad("the RSA exponent is zero"));
     }
+    if let Some(p) = &private {
+        // Checked once here (the parsed key is cached), so a bad key fails when read.
+        // ring checks dP and dQ only when signing (it verifies each result), so sign once.
+        let consistent = rsa_pair(&n, &e, p).is_ok_and(|pair| {
+            let mut out = vec![0; pair.public().modulus_len()];
+            pair.sign(
+                &sig::RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                b"check",
+                &mut out,
+            )
+            .is_ok()
+        });
+        if !consistent {
+            return Err(bad(
+                "the RSA private key's parts do not belong together or to its public key",
+            ));
+        }
+    }
     Ok(Material::Rsa { n, e, private })
+}
+
+fn rsa_pair(
+    n: &[u8],
+    e: &[u8],
+    p: &RsaPrivate,
+) -> std::result::Result<sig::RsaKeyPair, ring::error::KeyRejected> {
+    sig::RsaKeyPair::from_components(&ring::rsa::KeyPairComponents {
+        public_key: ring::rsa::PublicKeyComponents { n, e },
+        d: p.d.as_slice(),
+        p: p.p.as_slice(),
+        q: p.q.as_slice(),
+        dP: p.dp.as_slice(),
+        dQ: p.dq.as_slice(),
+        qInv: p.qi.as_slice(),
+    })
+}
+
+fn ec_pair(
+    family: Family,
+    d: &[u8],
+    point: &[u8],
+) -> std::result::Result<sig::EcdsaKeyPair, ring::error::KeyRejected> {
+    let params = match family {
+        Family::EcP256 => &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+        _ => &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
+    };
+    sig::EcdsaKeyPair::from_private_key_and_public_key(params, d, point, &SystemRandom::new())
 }
 
 pub fn ec(family: Family, point: Vec<u8>, d: Option<Vec<u8>>) -> Result<Material> {
@@ -189,6 +236,10 @@ pub fn ec(family: Family, point: Vec<u8>, d: Option<Vec<u8>>) -> Result<Material
         Some(d) => Some([vec![0; size - d.len()], d].concat()),
         None => None,
     };
+    if let Some(d) = &d {
+        ec_pair(family, d, &point)
+            .map_err(|_| bad("the EC private key does not match its public key"))?;
+    }
     Ok(Material::Ec { family, point, d })
 }
 
@@ -263,19 +314,7 @@ pub fn sign(material: &Material, alg: Alg, input: &[u8]) -> Result<Vec<u8>> {
     match material {
         Material::Rsa { n, e, private } => {
             let p = private.as_ref().ok_or_else(no_private)?;
-            let pair = sig::RsaKeyPair::from_components(&ring::rsa::KeyPairComponents {
-                public_key: ring::rsa::PublicKeyComponents {
-                    n: n.as_slice(),
-                    e: e.as_slice(),
-                },
-                d: p.d.as_slice(),
-                p: p.p.as_slice(),
-                q: p.q.as_slice(),
-                dP: p.dp.as_slice(),
-                dQ: p.dq.as_slice(),
-                qInv: p.qi.as_slice(),
-            })
-            .map_err(rejected)?;
+            let pair = rsa_pair(n, e, p).map_err(rejected)?;
             let padding: &dyn sig::RsaEncoding = match alg {
                 Alg::RS256 => &sig::RSA_PKCS1_SHA256,
                 Alg::RS384 => &sig::RSA_PKCS1_SHA384,
@@ -290,15 +329,12 @@ pub fn sign(material: &Material, alg: Alg, input: &[u8]) -> Result<Vec<u8>> {
                 .map_err(|_| bad("RSA signing failed"))?;
             Ok(out)
         }
-        Material::Ec { point, d, .. } => {
+        Material::Ec { family, point, d } => {
             let d = d.as_ref().ok_or_else(no_private)?;
-            let params = match alg {
-                Alg::ES256 => &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
-                Alg::ES384 => &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
-                _ => return Err(bad("an EC key signs only its curve's ES algorithm")),
-            };
-            let pair = sig::EcdsaKeyPair::from_private_key_and_public_key(params, d, point, &rng)
-                .map_err(rejected)?;
+            if alg.family() != *family {
+                return Err(bad("an EC key signs only its curve's ES algorithm"));
+            }
+            let pair = ec_pair(*family, d, point).map_err(rejected)?;
             Ok(pair
                 .sign(&rng, input)
                 .map_err(|_| bad("ECDSA signing failed"))?

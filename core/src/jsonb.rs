@@ -494,25 +494,7 @@ mod tests {
         assert!(encode(b"[1]", &mut |_| None).is_none(), "numeric refused");
     }
 
-    /// serde_json's verdict (a full Value parse: it skips UTF-8 and surrogate checks in
-    /// strings it ignores), where our rules are meant to agree with it: serde refuses
-    /// numbers beyond f64 (we keep them, as jsonb does).
-    fn serde_accepts(s: &[u8]) -> Option<bool> {
-        match serde_json::from_slice::<serde_json::Value>(s) {
-            Ok(_) => Some(true),
-            Err(e) if e.to_string().contains("number out of range") => None,
-            Err(_) => Some(false),
-        }
-    }
-
-    fn agree(s: &[u8]) {
-        if crate::json::prescan(s).is_err() {
-            return;
-        }
-        if let Some(want) = serde_accepts(s) {
-            assert_eq!(parse(s).is_some(), want, "{:?}", String::from_utf8_lossy(s));
-        }
-    }
+    use crate::fuzz::json as agree;
 
     #[test]
     fn strict_like_serde_on_edge_cases() {

@@ -289,11 +289,16 @@ pub fn sign(claims_json: &str, keys: &KeySet, alg: Option<Alg>) -> Result<String
         b64::encode(header.as_bytes()),
         b64::encode(claims_json.as_bytes())
     );
-    let signature = match (&key.material, alg.family()) {
-        (Material::Hmac(secret), Family::Hmac) => hmac_sign(alg, secret, input.as_bytes()),
-        (other, _) => crate::asym::sign(other, alg, input.as_bytes())?,
-    };
+    let signature = sign_input(key, alg, input.as_bytes())?;
     Ok(format!("{input}.{}", b64::encode(&signature)))
+}
+
+/// The signature of a signing input (`header.payload`) with `key`, which must serve `alg`.
+pub fn sign_input(key: &Key, alg: Alg, input: &[u8]) -> Result<Vec<u8>> {
+    match (&key.material, alg.family()) {
+        (Material::Hmac(secret), Family::Hmac) => Ok(hmac_sign(alg, secret, input)),
+        (other, _) => crate::asym::sign(other, alg, input),
+    }
 }
 
 #[cfg(test)]

@@ -489,4 +489,24 @@ mod tests {
         assert!(set.signing_key(Some(Alg::HS256)).is_err());
         assert!(set.signing_key(Some(Alg::RS256)).is_err());
     }
+
+    /// Found by fuzzing: a private JWK whose parts do not belong together used to parse
+    /// and fail only when signing. Now reading it fails, naming the problem.
+    #[test]
+    fn private_parts_must_match_the_public_key() {
+        let fixture: Value = serde_json::from_str(crate::fuzz::KEYS_JSON).unwrap();
+        let keys = fixture["keys"].as_array().unwrap();
+        let (mut ec, mut rsa) = (keys[2].clone(), keys[1].clone());
+        assert!(KeySet::from_json(&ec.to_string()).is_ok());
+        ec["x"] = keys[2]["y"].clone();
+        let err = KeySet::from_json(&ec.to_string()).unwrap_err();
+        assert!(
+            err.to_string().contains("does not match its public key"),
+            "{err}"
+        );
+        assert!(KeySet::from_json(&rsa.to_string()).is_ok());
+        rsa["dp"] = keys[1]["dq"].clone();
+        let err = KeySet::from_json(&rsa.to_string()).unwrap_err();
+        assert!(err.to_string().contains("do not belong together"), "{err}");
+    }
 }

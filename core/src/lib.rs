@@ -7,6 +7,8 @@ pub mod b64;
 pub mod cache;
 pub mod claims;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod json;
 pub mod jsonb;
 pub mod jwt;
