@@ -1,9 +1,31 @@
 //! Every setting of the extension, defined once in `init()` (called from `_PG_init`).
+use pgrx::pg_sys;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::ffi::{c_char, c_void, CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// auth.jwt_leeway: default clock skew for exp / nbf. SUSET: a user must not widen it.
 pub static JWT_LEEWAY: GucSetting<i32> = GucSetting::<i32>::new(30);
+
+/// Section 3's settings, all superuser-only (SUSET). Defaults as the contract gives them.
+pub static JWT_SECRET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+pub static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+pub static JWT_ISS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+pub static JWT_ROLE_CLAIM: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"role"));
+pub static ANON_ROLE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"anon"));
+pub static ALLOWED_ROLES: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"anon,authenticated,service_role"));
+
+/// Whether auth.jwt_secret already had a value when this library loaded on demand, inside a
+/// transaction. Until then it was an unprotected placeholder setting that any user could
+/// SHOW, so the secret must be treated as exposed (see [`secret_exposed`]).
+static SECRET_SEEN_BEFORE_LOAD: AtomicBool = AtomicBool::new(false);
+
+pub fn secret_exposed() -> bool {
+    SECRET_SEEN_BEFORE_LOAD.load(Relaxed)
+}
 
 /// The request settings PostgREST (or auth.login) writes and the auth.* helpers read.
 /// We own them (define them) so that an assign hook tells us of every change: that is what
@@ -28,7 +50,103 @@ pub fn value(setting: &'static GucSetting<Option<CString>>) -> Option<&'static C
     (!s.is_empty()).then_some(s)
 }
 
+/// The value of a string setting as text; "" when unset.
+pub fn text(setting: &'static GucSetting<Option<CString>>) -> &'static str {
+    value(setting).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// Check hook of auth.jwt_secret: never refuses (a refusal's message would print the
+/// value), but warns when the secret is being stored where every user can read it.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_secret(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    use pg_sys::GucSource::*;
+    let empty = newval.is_null() || (*newval).is_null() || **newval == 0;
+    // PGC_S_TEST: ALTER DATABASE / ROLE ... SET or a function's SET clause being validated;
+    // the others: such a stored value being applied at connection start.
+    if !empty
+        && matches!(
+            source,
+            PGC_S_TEST | PGC_S_DATABASE | PGC_S_USER | PGC_S_DATABASE_USER
+        )
+    {
+        pgrx::ereport!(
+            pgrx::PgLogLevel::WARNING,
+            pgrx::PgSqlErrorCode::ERRCODE_WARNING,
+            "auth.jwt_secret is stored in pg_db_role_setting or pg_proc, which every user can read",
+            "Set it in postgresql.conf, with ALTER SYSTEM, or in a superuser-only include file, and load supabase_auth_ext with session_preload_libraries (README: Security model)."
+        );
+    }
+    true
+}
+
 pub fn init(on_change: unsafe extern "C-unwind" fn(*const c_char, *mut c_void)) {
+    // Before defining auth.jwt_secret: did it exist as a placeholder, readable by all?
+    // Loaded at connection start (session_preload_libraries, shared_preload_libraries) the
+    // backend is still initialising and no client statement has run yet.
+    unsafe {
+        let v = pg_sys::GetConfigOption(c"auth.jwt_secret".as_ptr(), true, false);
+        let on_demand = pg_sys::Mode == pg_sys::ProcessingMode::NormalProcessing;
+        if !v.is_null() && *v != 0 && on_demand {
+            SECRET_SEEN_BEFORE_LOAD.store(true, Relaxed);
+        }
+        GucRegistry::define_string_guc_with_hooks(
+            c"auth.jwt_secret",
+            c"Sets the key auth.login, auth.authenticate and auth.sign use.",
+            c"A secret of at least 32 bytes, a JWK or a JWKS. Superuser-only: hidden from everyone else.",
+            &JWT_SECRET,
+            GucContext::Suset,
+            GucFlags::SUPERUSER_ONLY,
+            Some(check_secret),
+            None,
+            None,
+        );
+    }
+    let section3: [(
+        &'static CStr,
+        &'static CStr,
+        &'static GucSetting<Option<CString>>,
+    ); 5] = [
+        (
+            c"auth.jwt_aud",
+            c"Sets the audience auth.login expects (empty: not checked).",
+            &JWT_AUD,
+        ),
+        (
+            c"auth.jwt_iss",
+            c"Sets the issuers auth.login accepts, comma-separated (empty: not checked).",
+            &JWT_ISS,
+        ),
+        (
+            c"auth.jwt_role_claim",
+            c"Sets the dot path of the claim that names the role.",
+            &JWT_ROLE_CLAIM,
+        ),
+        (
+            c"auth.anon_role",
+            c"Sets the role of a request with no token or no role claim.",
+            &ANON_ROLE,
+        ),
+        (
+            c"auth.allowed_roles",
+            c"Sets the only roles auth.login may switch to, comma-separated.",
+            &ALLOWED_ROLES,
+        ),
+    ];
+    for (name, short, setting) in section3 {
+        GucRegistry::define_string_guc(
+            name,
+            short,
+            c"Superuser-only.",
+            setting,
+            GucContext::Suset,
+            GucFlags::default(),
+        );
+    }
+
     GucRegistry::define_int_guc(
         c"auth.jwt_leeway",
         c"Sets the seconds of clock skew allowed when checking exp and nbf.",

@@ -14,6 +14,7 @@ pub mod jsonb;
 pub mod jwt;
 pub mod keys;
 pub mod pkce;
+pub mod request;
 pub mod uuid;
 
 pub use error::{AuthError, Reason, Result};

@@ -1,0 +1,341 @@
+//! Section 3: auth.login, auth.logout, auth.authenticate, auth.sign, auth.issue_api_key:
+//! PostgREST's per-request step (and the API gateway's apikey check) inside the database.
+use crate::error::OrReport;
+use crate::gucs::{self, text};
+use crate::jsonb::{to_jsonb, JsonbOut, JsonbText};
+use crate::keycache::text_key;
+use auth_core::claims::VerifyOptions;
+use auth_core::jsonb::Node;
+use auth_core::keys::{KeySet, Material};
+use auth_core::request::{self, RolePath};
+use auth_core::{json, jwt, AuthError};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode::*;
+use std::ffi::CString;
+use std::rc::Rc;
+
+/// The minimum length of an HMAC secret in auth.jwt_secret (as Supabase and PostgREST ask).
+const MIN_SECRET_BYTES: usize = 32;
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn key_error(msg: &str) -> ErrorReport {
+    crate::error::report(AuthError::InvalidKey(format!("auth.jwt_secret {msg}")))
+}
+
+/// The configured key, parsed once per backend. SECURITY: no message names its value.
+fn configured_keys() -> Result<Rc<KeySet>, ErrorReport> {
+    if gucs::secret_exposed() {
+        return Err(key_error(
+            "was readable by every user of this session before supabase_auth_ext loaded; \
+             load the library with session_preload_libraries (README: Security model)",
+        ));
+    }
+    let secret = text(&gucs::JWT_SECRET);
+    if secret.is_empty() {
+        return Err(key_error("is not set"));
+    }
+    let keys = text_key(secret).map_err(|e| match e {
+        // the parse error names what is wrong, never the bytes
+        AuthError::InvalidKey(why) => key_error(&format!("is not a usable key: {why}")),
+        other => crate::error::report(other),
+    })?;
+    let short = keys
+        .keys
+        .iter()
+        .any(|k| matches!(&k.material, Material::Hmac(s) if s.len() < MIN_SECRET_BYTES));
+    if short {
+        return Err(key_error(&format!(
+            "holds an HMAC secret shorter than {MIN_SECRET_BYTES} bytes"
+        )));
+    }
+    Ok(keys)
+}
+
+/// The checks PostgREST makes: auth.jwt_aud (when the token has aud), auth.jwt_iss.
+fn login_options() -> VerifyOptions {
+    let aud = text(&gucs::JWT_AUD);
+    let iss = request::list(text(&gucs::JWT_ISS));
+    VerifyOptions {
+        aud: (!aud.is_empty()).then(|| vec![aud.to_owned()]),
+        aud_optional: true,
+        iss: (!iss.is_empty()).then(|| iss.iter().map(|s| s.to_string()).collect()),
+        ..VerifyOptions::default()
+    }
+}
+
+fn role_path() -> Result<RolePath, ErrorReport> {
+    RolePath::parse(text(&gucs::JWT_ROLE_CLAIM)).or_report()
+}
+
+/// What a verified token (or no token) grants: the role, and the claims with role filled
+/// in, as text (for request.jwt.claims) and as jsonb (to return).
+struct Grant {
+    role: String,
+    claims: String,
+    jsonb: JsonbOut,
+}
+
+/// Verify `token` with the configured key and checks and read its role (`Token` errors are
+/// the caller's to word: auth.login and the apikey check say different things).
+fn grant(token: Option<&str>) -> Result<auth_core::Result<Grant>, ErrorReport> {
+    let anon = text(&gucs::ANON_ROLE);
+    let Some(token) = token else {
+        let claims = format!("{{\"role\":{}}}", json::quote(anon));
+        let mut tree = Node::Obj(vec![]);
+        request::set_role(&mut tree, anon);
+        return Ok(to_jsonb(&mut tree, &claims).map(|jsonb| Grant {
+            role: anon.to_owned(),
+            claims,
+            jsonb,
+        }));
+    };
+    let keys = configured_keys()?;
+    let path = role_path()?;
+    let leeway = f64::from(gucs::JWT_LEEWAY.get());
+    let r = jwt::verify_with(
+        token,
+        &keys,
+        &login_options(),
+        now(),
+        leeway,
+        |tree, text| {
+            let role = path.role_of(tree, anon)?;
+            let claims = request::with_role(tree, text, &role);
+            request::set_role(tree, &role);
+            let jsonb = to_jsonb(tree, &claims)?;
+            Ok(Grant {
+                role,
+                claims,
+                jsonb,
+            })
+        },
+    );
+    Ok(r.and_then(|g| g))
+}
+
+fn not_allowed(role: &str, why: &str) -> ErrorReport {
+    ErrorReport::new(
+        ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("role {} is not allowed", json::quote(role)),
+        "",
+    )
+    .set_detail(why.to_owned())
+}
+
+/// Refuse a role outside auth.allowed_roles, or a superuser role even when listed.
+fn check_role(role: &str) -> Result<(), ErrorReport> {
+    if !request::list(text(&gucs::ALLOWED_ROLES)).contains(&role) {
+        return Err(not_allowed(role, "it is not in auth.allowed_roles"));
+    }
+    let name = CString::new(role).map_err(|_| not_allowed(role, "the name holds a NUL"))?;
+    let oid = unsafe { pg_sys::get_role_oid(name.as_ptr(), true) };
+    if oid != pg_sys::InvalidOid && unsafe { pg_sys::superuser_arg(oid) } {
+        return Err(not_allowed(role, "it is a superuser role"));
+    }
+    Ok(())
+}
+
+fn require_transaction_block(what: &str) -> Result<(), ErrorReport> {
+    if unsafe { pg_sys::IsTransactionBlock() } {
+        return Ok(());
+    }
+    Err(ErrorReport::new(
+        ERRCODE_NO_ACTIVE_SQL_TRANSACTION,
+        format!("{what} can only be used in transaction blocks"),
+        "",
+    )
+    .set_hint(
+        "Its role switch and claims last until the end of the transaction: call it after BEGIN."
+            .to_owned(),
+    ))
+}
+
+/// SET LOCAL `name` = `value`, with the caller's rights (as set_config(name, value, true)).
+fn set_local(name: &str, value: &str) {
+    let name = CString::new(name).expect("setting names have no NUL");
+    let value = CString::new(value).expect("claims text and role names have no NUL");
+    unsafe {
+        let context = if pg_sys::superuser() {
+            pg_sys::GucContext::PGC_SUSET
+        } else {
+            pg_sys::GucContext::PGC_USERSET
+        };
+        pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            context,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            pgrx::PgLogLevel::ERROR as i32,
+            false,
+        );
+    }
+}
+
+/// Write the request's claims, clearing the legacy per-claim settings that would otherwise
+/// take precedence in the auth.* helpers.
+fn set_claims(claims: &str) {
+    set_local("request.jwt.claims", claims);
+    for (name, setting) in [
+        ("request.jwt.claim", &gucs::CLAIM_LEGACY),
+        ("request.jwt.claim.sub", &gucs::CLAIM_SUB),
+        ("request.jwt.claim.role", &gucs::CLAIM_ROLE),
+        ("request.jwt.claim.email", &gucs::CLAIM_EMAIL),
+    ] {
+        if gucs::value(setting).is_some() {
+            set_local(name, "");
+        }
+    }
+}
+
+fn login_with(token: Option<&str>) -> Result<JsonbOut, ErrorReport> {
+    require_transaction_block("auth.login")?;
+    let g = grant(token)?.or_report()?;
+    check_role(&g.role)?;
+    // PostgreSQL checks membership (permission denied to set role: 42501) and existence.
+    set_local("role", &g.role);
+    set_claims(&g.claims);
+    Ok(g.jsonb)
+}
+
+/// Verify `token` and become its role for the rest of the transaction.
+#[pg_extern(sql = false)] // declared in schema auth below
+fn login(token: Option<&str>) -> Result<JsonbOut, ErrorReport> {
+    login_with(token)
+}
+
+/// Back to the session's own role, with no claims, for the rest of the transaction.
+#[pg_extern(sql = false)] // declared in schema auth below
+fn logout() -> Result<(), ErrorReport> {
+    require_transaction_block("auth.logout")?;
+    set_local("role", "none");
+    set_claims("");
+    Ok(())
+}
+
+/// The gateway's apikey check, then login with the bearer token (or the apikey itself).
+#[pg_extern(sql = false)] // declared in schema auth below
+fn authenticate(
+    apikey: Option<&str>,
+    authorization: Option<&str>,
+) -> Result<JsonbOut, ErrorReport> {
+    require_transaction_block("auth.authenticate")?;
+    let invalid = |detail: String| {
+        ErrorReport::new(
+            ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+            "invalid API key",
+            "",
+        )
+        .set_detail(detail)
+    };
+    let key = apikey
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| invalid("no API key".into()))?;
+    let g = grant(Some(key))?.map_err(|e| match e {
+        AuthError::Token { reason, detail } => invalid(format!("{reason}: {detail}")),
+        other => crate::error::report(other),
+    })?;
+    if g.role != text(&gucs::ANON_ROLE) && g.role != "service_role" {
+        return Err(invalid(format!(
+            "an API key's role must be {} or \"service_role\"",
+            json::quote(text(&gucs::ANON_ROLE))
+        )));
+    }
+    let bearer = request::bearer(authorization).or_report()?;
+    login_with(Some(bearer.unwrap_or(key)))
+}
+
+/// Sign with the configured key, adding iat (now) and, when absent, exp = iat + 3600.
+#[pg_extern(sql = false)] // declared in schema auth below
+fn sign(claims: JsonbText) -> Result<String, ErrorReport> {
+    let keys = configured_keys()?;
+    let tree = auth_core::jsonb::parse(claims.0.as_bytes())
+        .filter(|t| matches!(t, Node::Obj(_)))
+        .ok_or_else(|| {
+            crate::error::report(AuthError::InvalidOption(
+                "claims must be a JSON object".into(),
+            ))
+        })?;
+    let iat = now().floor() as i64;
+    let mut extra = vec![("iat", iat.to_string())];
+    if tree.get("exp").is_none() {
+        extra.push(("exp", (iat + 3600).to_string()));
+    }
+    jwt::sign(&request::with_members(&tree, &extra), &keys, None).or_report()
+}
+
+/// A long-lived API key `{"role","iss","iat","exp"}` for anon or service_role.
+#[pg_extern(sql = false)] // declared in schema auth below
+fn issue_api_key(role: &str, expires_in: pgrx::datum::Interval) -> Result<String, ErrorReport> {
+    let anon = text(&gucs::ANON_ROLE);
+    if role != anon && role != "service_role" {
+        return Err(crate::error::report(AuthError::InvalidOption(format!(
+            "an API key's role must be {} or \"service_role\"",
+            json::quote(anon)
+        ))));
+    }
+    let seconds = interval_seconds(&expires_in);
+    if seconds <= 0.0 {
+        return Err(crate::error::report(AuthError::InvalidOption(
+            "expires_in must be positive".into(),
+        )));
+    }
+    let keys = configured_keys()?;
+    let iss = request::list(text(&gucs::JWT_ISS))
+        .first()
+        .copied()
+        .unwrap_or("supabase")
+        .to_owned();
+    let iat = now().floor() as i64;
+    let claims = format!(
+        "{{\"role\":{},\"iss\":{},\"iat\":{iat},\"exp\":{}}}",
+        json::quote(role),
+        json::quote(&iss),
+        iat + seconds as i64
+    );
+    jwt::sign(&claims, &keys, None).or_report()
+}
+
+/// Seconds in an interval as `extract(epoch from ...)` counts them (a year 365.25 days, a
+/// month 30).
+fn interval_seconds(i: &pgrx::datum::Interval) -> f64 {
+    let months = f64::from(i.months());
+    let years = (months / 12.0).trunc();
+    years * 365.25 * 86_400.0
+        + (months - years * 12.0) * 30.0 * 86_400.0
+        + f64::from(i.days()) * 86_400.0
+        + i.micros() as f64 / 1e6
+}
+
+// pgrx would declare these in the extension's schema; they belong in auth, which may
+// predate us (Supabase), so they are declared here over pgrx's generated wrappers.
+extension_sql!(
+    r#"
+CREATE FUNCTION auth.login(token text) RETURNS jsonb LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'login_wrapper';
+CREATE FUNCTION auth.logout() RETURNS void LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'logout_wrapper';
+CREATE FUNCTION auth.authenticate(apikey text, "authorization" text DEFAULT NULL) RETURNS jsonb
+  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'authenticate_wrapper';
+CREATE FUNCTION auth.sign(claims jsonb) RETURNS text LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'sign_wrapper';
+CREATE FUNCTION auth.issue_api_key(role text, expires_in interval DEFAULT '10 years') RETURNS text
+  LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'issue_api_key_wrapper';
+REVOKE EXECUTE ON FUNCTION auth.sign(jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION auth.issue_api_key(text, interval) FROM PUBLIC;
+COMMENT ON FUNCTION auth.login(text) IS 'Verify a JWT with auth.jwt_secret, then SET LOCAL ROLE to its role and set request.jwt.claims (PostgREST''s per-request step)';
+COMMENT ON FUNCTION auth.logout() IS 'Back to the session role with no claims, for the rest of the transaction';
+COMMENT ON FUNCTION auth.authenticate(text, text) IS 'Check an API key (anon or service_role), then auth.login with the Authorization bearer token or the key itself';
+COMMENT ON FUNCTION auth.sign(jsonb) IS 'Sign claims with auth.jwt_secret, adding iat and exp (superuser and granted roles only)';
+COMMENT ON FUNCTION auth.issue_api_key(text, interval) IS 'Make a long-lived anon or service_role API key (superuser and granted roles only)';
+"#,
+    name = "auth_login",
+    requires = ["auth_context"],
+);
