@@ -5,7 +5,8 @@
 CREATE EXTENSION supabase_auth_ext;
 CREATE ROLE anon NOLOGIN;
 CREATE ROLE authenticated NOLOGIN;
-GRANT USAGE ON SCHEMA auth TO anon, authenticated;
+CREATE ROLE authenticator LOGIN NOINHERIT;       -- what PostgREST connects as: not a superuser
+GRANT anon, authenticated TO authenticator;
 CREATE TABLE todos (id serial PRIMARY KEY, user_id uuid NOT NULL, task text NOT NULL);
 ALTER TABLE todos ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_todos ON todos FOR SELECT TO authenticated USING (user_id = auth.uid());
@@ -15,40 +16,44 @@ GRANT SELECT ON todos TO anon, authenticated;
 INSERT INTO todos (user_id, task) VALUES
   (:'alice', 'buy milk'), (:'alice', 'walk the dog'), (:'bob', 'write the report');
 
-\echo '== 2. sign a token for alice with jwt_sign, and check it with jwt_verify'
+\echo '== 2. configure the key the safe way: ALTER SYSTEM, and the library loaded per session'
 \set secret 'super-secret-jwt-token-with-at-least-32-characters-long'
-SELECT jwt_sign(jsonb_build_object('sub', :'alice', 'role', 'authenticated', 'aud', 'authenticated',
-                'exp', extract(epoch FROM now())::int + 3600), :'secret') AS alice_token \gset
-SELECT jwt_verify(:'alice_token', :'secret', '{"aud": "authenticated"}') AS alice_claims \gset
-SELECT jwt_decode(:'alice_token') -> 'header' AS header, :'alice_claims'::jsonb AS verified_claims;
+LOAD 'supabase_auth_ext';
+ALTER SYSTEM SET auth.jwt_secret = :'secret';
+ALTER SYSTEM SET session_preload_libraries = 'supabase_auth_ext';
+SELECT pg_reload_conf();
 
-\echo '== 3. a request as PostgREST makes it: switch role, set the verified claims, query'
+\echo '== 3. tokens: alice and bob (auth.sign adds iat and exp), and an anon API key'
+SELECT auth.sign(jsonb_build_object('sub', :'alice', 'role', 'authenticated', 'aud', 'authenticated')) AS alice_token \gset
+SELECT auth.sign(jsonb_build_object('sub', :'bob', 'role', 'authenticated', 'aud', 'authenticated')) AS bob_token \gset
+SELECT auth.issue_api_key('anon') AS anon_key \gset
+SELECT jwt_decode(:'alice_token') -> 'payload' AS alice_claims, jwt_verify(:'anon_key', :'secret') AS anon_key_claims;
+
+\echo '== 4. connect as the authenticator; a request as PostgREST makes it, in one call'
+\c - authenticator
 BEGIN;
-SET LOCAL ROLE authenticated;
-SELECT set_config('request.jwt.claims', :'alice_claims', true) IS NOT NULL AS claims_set;
+SELECT auth.authenticate(:'anon_key', 'Bearer ' || :'alice_token') ->> 'sub' AS logged_in_as;
 SELECT current_user, auth.uid(), auth.role();
 SELECT task FROM todos ORDER BY id;
 COMMIT;
 
-\echo '== 4. the same for bob, on the same connection: he sees only his row'
-SELECT jwt_verify(jwt_sign(jsonb_build_object('sub', :'bob', 'role', 'authenticated'), :'secret'),
-                  :'secret') AS bob_claims \gset
+\echo '== 5. the next request on the same connection is bob: he sees only his row'
 BEGIN;
-SET LOCAL ROLE authenticated;
-SELECT set_config('request.jwt.claims', :'bob_claims', true) IS NOT NULL AS claims_set;
+SELECT auth.authenticate(:'anon_key', 'Bearer ' || :'bob_token') ->> 'sub' AS logged_in_as;
 SELECT current_user, auth.uid(), auth.role();
 SELECT task FROM todos ORDER BY id;
 COMMIT;
 
-\echo '== 5. no token (anon) sees nothing; a tampered token is refused'
+\echo '== 6. no token (anon) sees nothing; a tampered token is refused; the secret stays hidden'
 BEGIN;
-SET LOCAL ROLE anon;
+SELECT auth.authenticate(:'anon_key') ->> 'role' AS role;
 SELECT current_user, auth.uid() AS uid, count(*) AS rows_visible FROM todos;
 COMMIT;
-SELECT jwt_is_valid(:'alice_token', :'secret') AS genuine_token_valid,
-       jwt_is_valid(regexp_replace(:'alice_token', '\.([^.]*)\.', '.' || encode('{"sub":"attacker"}', 'base64') || '.'), :'secret') AS tampered_token_valid;
+SELECT current_user AS back_to, jwt_is_valid(:'alice_token', :'secret') AS genuine_token_valid,
+       jwt_is_valid(regexp_replace(:'alice_token', '\.([^.]*)\.', '.' || encode('{"sub":"attacker"}', 'base64') || '.'), :'secret') AS tampered_token_valid,
+       (SELECT count(*) FROM pg_settings WHERE name = 'auth.jwt_secret') AS secret_rows_in_pg_settings;
 
-\echo '== 6. a PKCE round trip (RFC 7636, S256)'
+\echo '== 7. a PKCE round trip (RFC 7636, S256)'
 SELECT pkce_verifier() AS verifier \gset
 SELECT pkce_challenge(:'verifier') AS challenge \gset
 SELECT length(:'verifier') AS verifier_length, :'challenge' AS challenge,

@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 need_apt=()
-for p in postgresql-15 postgresql-server-dev-15 libclang-dev sudo; do
+for p in postgresql-15 postgresql-server-dev-15 libclang-dev sudo pgbouncer; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -13,7 +13,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-# Debian starts a main cluster on port 5432; we never use it.
+# Debian starts a main cluster on port 5432 and a pgbouncer on 6432; we use neither.
+if command -v service >/dev/null && pgrep -x pgbouncer >/dev/null; then
+  service pgbouncer stop >/dev/null 2>&1 || true
+fi
 if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q '^15 main .* online'; then
   pg_ctlcluster 15 main stop || true
 fi

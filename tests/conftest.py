@@ -4,10 +4,12 @@ Connection settings come from the environment (PGHOST, PGPORT, PGUSER). Each tes
 gets a fresh database with the extension installed.
 """
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import os
+import time
 import uuid
 
 import psycopg
@@ -82,3 +84,56 @@ def py_verify(token: str, secret: bytes) -> dict:
     expected = hmac.new(secret, f"{h}.{p}".encode(), HASHES[header["alg"]]).digest()
     assert hmac.compare_digest(expected, b64u_decode(s)), "signature mismatch"
     return json.loads(b64u_decode(p))
+
+
+# The section 3 setup shared by the login, pool and benchmark runs: Supabase's roles, an
+# authenticator that is not a superuser (as PostgREST connects), and the key settings.
+SECRET = "a-test-secret-for-auth-login-of-at-least-32-bytes"
+ISS = "https://proj.supabase.co/auth/v1"
+AUTHN = "sae_authenticator"
+ROLES = f"""
+do $$ begin
+  if not exists (select 1 from pg_roles where rolname = 'anon') then create role anon nologin; end if;
+  if not exists (select 1 from pg_roles where rolname = 'authenticated') then create role authenticated nologin; end if;
+  if not exists (select 1 from pg_roles where rolname = 'service_role') then create role service_role nologin bypassrls; end if;
+  if not exists (select 1 from pg_roles where rolname = '{AUTHN}') then create role {AUTHN} login noinherit; end if;
+  if not exists (select 1 from pg_roles where rolname = 'sae_outsider') then create role sae_outsider nologin; end if;
+  if not exists (select 1 from pg_roles where rolname = 'sae_admin') then create role sae_admin nologin superuser; end if;
+end $$;
+grant anon, authenticated, service_role, sae_admin to {AUTHN};
+"""
+
+
+def user_token(sub, role="authenticated", **extra):
+    claims = {"sub": sub, "role": role, "aud": "authenticated", "iss": ISS,
+              "exp": int(time.time()) + 600, **extra}
+    return py_sign(claims, SECRET.encode())
+
+
+def key_token(role):
+    """An API key as Supabase makes them: no aud, iss "supabase"."""
+    return py_sign({"role": role, "iss": "supabase", "iat": int(time.time()),
+                    "exp": int(time.time()) + 3600}, SECRET.encode())
+
+
+@contextlib.contextmanager
+def configure_login(dbname, schema_sql=""):
+    """Roles, `schema_sql`, the secret (ALTER SYSTEM), and for this database the library
+    preloaded per session, audience and issuers; the secret is removed afterwards."""
+    with connect(dbname) as c:
+        c.execute(ROLES)
+        if schema_sql:
+            c.execute(schema_sql)
+        c.execute("load 'supabase_auth_ext'")  # ALTER SYSTEM needs the setting defined (PG 15)
+        c.execute("alter system set auth.jwt_secret = %s" % psycopg.sql.quote(SECRET))
+        c.execute(f'alter database "{dbname}" set session_preload_libraries = \'supabase_auth_ext\'')
+        c.execute(f'alter database "{dbname}" set auth.jwt_aud = \'authenticated\'')
+        c.execute(f'alter database "{dbname}" set auth.jwt_iss = \'supabase, {ISS}\'')
+        c.execute("select pg_reload_conf()")
+    time.sleep(0.2)
+    try:
+        yield
+    finally:
+        with connect(dbname) as c:
+            c.execute("alter system reset auth.jwt_secret")
+            c.execute("select pg_reload_conf()")

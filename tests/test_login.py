@@ -7,38 +7,12 @@ import uuid
 
 import psycopg
 import pytest
-from conftest import b64u, connect, fails, one, py_sign, py_verify
+from conftest import (AUTHN, ISS, SECRET, b64u, configure_login, connect, fails, key_token, one,
+                      py_sign, py_verify, user_token)
 
-SECRET = "a-test-secret-for-auth-login-of-at-least-32-bytes"
-ISS = "https://proj.supabase.co/auth/v1"
 U1, U2 = str(uuid.uuid4()), str(uuid.uuid4())
-AUTHN = "sae_authenticator"
-
-
-def user_token(sub, role="authenticated", **extra):
-    claims = {"sub": sub, "role": role, "aud": "authenticated", "iss": ISS,
-              "exp": int(time.time()) + 600, **extra}
-    return py_sign(claims, SECRET.encode())
-
-
-def key_token(role):
-    """An API key as Supabase makes them: no aud, iss "supabase"."""
-    return py_sign({"role": role, "iss": "supabase", "iat": int(time.time()),
-                    "exp": int(time.time()) + 3600}, SECRET.encode())
-
-
 ANON_KEY, SERVICE_KEY = key_token("anon"), key_token("service_role")
-
-SETUP = f"""
-do $$ begin
-  if not exists (select 1 from pg_roles where rolname = 'anon') then create role anon nologin; end if;
-  if not exists (select 1 from pg_roles where rolname = 'authenticated') then create role authenticated nologin; end if;
-  if not exists (select 1 from pg_roles where rolname = 'service_role') then create role service_role nologin bypassrls; end if;
-  if not exists (select 1 from pg_roles where rolname = '{AUTHN}') then create role {AUTHN} login noinherit; end if;
-  if not exists (select 1 from pg_roles where rolname = 'sae_outsider') then create role sae_outsider nologin; end if;
-  if not exists (select 1 from pg_roles where rolname = 'sae_admin') then create role sae_admin nologin superuser; end if;
-end $$;
-grant anon, authenticated, service_role, sae_admin to {AUTHN};
+ITEMS = f"""
 create table items (id serial primary key, owner uuid, body text);
 insert into items (owner, body) values ('{U1}', 'u1-a'), ('{U1}', 'u1-b'), ('{U2}', 'u2-a'), (null, 'public');
 alter table items enable row level security;
@@ -50,19 +24,8 @@ grant select on items to anon, authenticated, service_role, {AUTHN};
 
 @pytest.fixture(scope="module", autouse=True)
 def configured(dbname):
-    with connect(dbname) as c:
-        c.execute(SETUP)
-        c.execute("load 'supabase_auth_ext'")  # ALTER SYSTEM needs the setting defined (PG 15)
-        c.execute("alter system set auth.jwt_secret = %s" % psycopg.sql.quote(SECRET))
-        c.execute(f'alter database "{dbname}" set session_preload_libraries = \'supabase_auth_ext\'')
-        c.execute(f'alter database "{dbname}" set auth.jwt_aud = \'authenticated\'')
-        c.execute(f'alter database "{dbname}" set auth.jwt_iss = \'supabase, {ISS}\'')
-        c.execute("select pg_reload_conf()")
-    time.sleep(0.2)
-    yield
-    with connect(dbname) as c:
-        c.execute("alter system reset auth.jwt_secret")
-        c.execute("select pg_reload_conf()")
+    with configure_login(dbname, ITEMS):
+        yield
 
 
 @pytest.fixture

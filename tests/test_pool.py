@@ -1,0 +1,136 @@
+"""auth.authenticate behind PgBouncer in transaction pooling mode: 50 clients share a few
+server connections, each looping requests with its own user's token. A role or claims
+leaking from one transaction into another client's would show up as a row, a
+current_user or an auth.uid() that is not the client's own."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+
+import psycopg
+import pytest
+from conftest import AUTHN, configure_login, key_token, user_token
+
+CLIENTS = 50
+SECONDS = float(os.environ.get("SAE_POOL_SECONDS", "10"))
+POOL_SIZE = 6
+USERS = [str(uuid.uuid4()) for _ in range(CLIENTS)]
+ITEMS = f"""
+create table items (owner uuid, body text);
+insert into items select u::uuid, 'row-' || g from unnest(array{USERS}) u, generate_series(1, 3) g;
+insert into items values (null, 'public');
+alter table items enable row level security;
+create policy own on items for select to authenticated using (owner = auth.uid());
+create policy pub on items for select to anon using (owner is null);
+grant select on items to anon, authenticated;
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def bouncer(dbname):
+    if not shutil.which("pgbouncer"):
+        pytest.fail("pgbouncer is not installed (scripts/setup.sh installs it)")
+    work = tempfile.mkdtemp(prefix="sae-pgbouncer-")
+    shutil.chown(work, "postgres")
+    port = free_port()
+    with open(f"{work}/users.txt", "w") as f:
+        f.write(f'"{AUTHN}" ""\n')
+    with open(f"{work}/pgbouncer.ini", "w") as f:
+        f.write(f"""[databases]
+{dbname} = host={os.environ["PGHOST"]} port={os.environ["PGPORT"]} dbname={dbname}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {work}/users.txt
+pool_mode = transaction
+default_pool_size = {POOL_SIZE}
+max_client_conn = {CLIENTS * 2}
+logfile = {work}/pgbouncer.log
+""")
+    proc = subprocess.Popen(["sudo", "-u", "postgres", "pgbouncer", f"{work}/pgbouncer.ini"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    with configure_login(dbname, ITEMS):
+        yield port
+    proc.terminate()  # sudo passes the signal on to pgbouncer
+    proc.wait(timeout=10)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def test_no_leak_across_pooled_transactions(bouncer, dbname, capsys):
+    anon_key = key_token("anon")
+    counts = {"requests": 0, "anon": 0, "leaks": 0, "errors": 0}
+    problems = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(CLIENTS)
+
+    def client(i):
+        me = USERS[i]
+        bearer = "Bearer " + user_token(me)
+        mine = {"requests": 0, "anon": 0, "leaks": 0, "errors": 0}
+        # prepare_threshold=None: no server-side prepared statements through the pooler
+        with psycopg.connect(host="127.0.0.1", port=bouncer, dbname=dbname, user=AUTHN,
+                             autocommit=True, prepare_threshold=None) as conn:
+            barrier.wait()
+            end = time.monotonic() + SECONDS
+            n = 0
+            while time.monotonic() < end:
+                n += 1
+                anon = n % 5 == 0
+                try:
+                    with conn.transaction():
+                        conn.execute("select auth.authenticate(%s, %s)", (anon_key, None if anon else bearer))
+                        who = conn.execute("select current_user::text, auth.uid()::text").fetchone()
+                        rows = conn.execute("select owner::text, body from items").fetchall()
+                except psycopg.Error as e:
+                    mine["errors"] += 1
+                    problems.append(f"client {i}: {e}")
+                    continue
+                mine["requests"] += 1
+                if anon:
+                    mine["anon"] += 1
+                    ok = who == ("anon", None) and rows == [(None, "public")]
+                else:
+                    ok = who == ("authenticated", me) and len(rows) == 3 and all(o == me for o, _ in rows)
+                if not ok:
+                    mine["leaks"] += 1
+                    problems.append(f"client {i} saw {who} {rows[:3]}")
+            # after the last request the connection is the authenticator again
+            with conn.transaction():
+                if conn.execute("select current_user::text, auth.uid()").fetchone() != (AUTHN, None):
+                    mine["leaks"] += 1
+        with lock:
+            for k, v in mine.items():
+                counts[k] += v
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with psycopg.connect(dbname=dbname, autocommit=True) as c:
+        backends = c.execute("select count(*) from pg_stat_activity where usename = %s", (AUTHN,)).fetchone()[0]
+    with capsys.disabled():  # the counts belong in the test log
+        print(f"\npool: {CLIENTS} clients over PgBouncer (transaction pooling, pool size {POOL_SIZE}, "
+              f"{backends} server connections) for {SECONDS:.0f} s: {counts['requests']} requests "
+              f"({counts['anon']} anonymous), {counts['leaks']} leaks, {counts['errors']} errors")
+    assert counts["leaks"] == 0 and counts["errors"] == 0, problems[:5]
+    assert counts["requests"] >= CLIENTS * 5, counts
+    assert backends <= POOL_SIZE, "the clients really shared server connections"
