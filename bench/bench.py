@@ -15,6 +15,7 @@ SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 N_TOKENS = 20_000
 N_ROWS = 1_000_000
 N_PKCE = 200_000
+N_ASYM = 2_000
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 U1 = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
 
@@ -44,6 +45,82 @@ def side_by_side(cases, runs=RUNS):
         for name, (sql, setup) in cases.items():
             times[name].append(timed(sql, setup))
     return {name: min(t) for name, t in times.items()}
+
+
+def asym_jwks(alg):
+    """Three private JWKs (kids k1..k3) of the family of `alg`, and the public JWKS of all
+    three, made fresh with `cryptography` through PyJWT."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+    private, public = [], []
+    for i in range(1, 4):
+        if alg == "ES256":
+            key, to_jwk = ec.generate_private_key(ec.SECP256R1()), ECAlgorithm.to_jwk
+        else:
+            key, to_jwk = rsa.generate_private_key(public_exponent=65537, key_size=2048), RSAAlgorithm.to_jwk
+        kid = {"kid": f"k{i}", "alg": alg, "use": "sig"}
+        private.append({**to_jwk(key, as_dict=True), **kid})
+        public.append({**to_jwk(key.public_key(), as_dict=True), **kid})
+    return private, {"keys": public}
+
+
+def prepare_asym(alg):
+    """Table toks_<alg> of N_ASYM tokens signed in turn by the three keys (each with its
+    kid); returns the public JWKS text."""
+    private, jwks = asym_jwks(alg)
+    table = f"toks_{alg.lower()}"
+    conn.execute(f"drop table if exists {table}")
+    conn.execute(f"create table {table} (t text)")
+    for i, key in enumerate(private):
+        conn.execute(f"""
+          insert into {table}
+            select jwt_sign(jsonb_build_object('sub', gen_random_uuid(), 'role', 'authenticated',
+              'aud', 'authenticated', 'exp', 1999999999, 'iat', 1700000000 + g), %s::jsonb)
+            from generate_series(1, %s) g""", (json.dumps(key), N_ASYM // 3 + (i < N_ASYM % 3)))
+    conn.execute(f"vacuum analyze {table}")
+    return json.dumps(jwks, separators=(",", ":"))
+
+
+LOGIN_SECRET = "bench-secret-for-auth-login-of-at-least-32-bytes"
+AUTHN = "bench_authenticator"
+
+
+def prepare_login():
+    """Supabase's roles, a non-superuser authenticator, a small RLS table, the secret, and
+    the library preloaded per session in this database (as the README asks)."""
+    conn.execute(f"""
+      do $$ begin
+        if not exists (select 1 from pg_roles where rolname = 'authenticated') then create role authenticated nologin; end if;
+        if not exists (select 1 from pg_roles where rolname = '{AUTHN}') then create role {AUTHN} login noinherit; end if;
+      end $$;
+      grant authenticated to {AUTHN};
+      grant usage on schema auth to {AUTHN};
+      drop table if exists login_items;
+      create table login_items as select g as id,
+        case when g % 10 = 0 then '{U1}'::uuid else gen_random_uuid() end as owner from generate_series(1, 100) g;
+      alter table login_items enable row level security;
+      create policy own on login_items for select to authenticated using (owner = auth.uid());
+      grant select on login_items to authenticated;
+    """)
+    conn.execute("load 'supabase_auth_ext'")
+    conn.execute(f"alter system set auth.jwt_secret = '{LOGIN_SECRET}'")
+    conn.execute("alter database bench set session_preload_libraries = 'supabase_auth_ext'")
+    conn.execute("select pg_reload_conf()")
+    time.sleep(0.5)
+
+
+def pgbench(script, clients, seconds, variables):
+    """(tps, average latency in ms) of one pgbench run as the authenticator, -M prepared."""
+    args = [os.environ["BENCH_PGBENCH"], "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients),
+            "-T", str(seconds), "-f", script, "-U", AUTHN, "bench"]
+    for k, v in variables.items():
+        args += ["-D", f"{k}={v}"]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    tps = float(out.split("tps = ")[1].split()[0])
+    latency = float(out.split("latency average = ")[1].split()[0])
+    failed = int(out.split("number of failed transactions: ")[1].split()[0]) if "failed transactions" in out else 0
+    assert failed == 0, out
+    return tps, latency
 
 
 def prepare():
@@ -162,6 +239,94 @@ def main():
     out.append(f"| pkce_verify(v, c) | {(pk - base) * 1000 / N_PKCE:.2f} |")
     out.append("\nGoal: <= 1 us per call (the scan of the table, subtracted, took "
                f"{base:.1f} ms).\n")
+    # 4. ES256 / RS256 against a JWKS of three keys
+    out.append(f"### jwt_verify ES256 and RS256, {N_ASYM} distinct tokens, one JWKS of 3 keys (kid selection)\n")
+    out.append("| what | ES256 us per call | ratio | RS256 us per call | ratio |")
+    out.append("|---|---:|---:|---:|---:|")
+    rows = {}
+    for alg in ("ES256", "RS256"):
+        jwks = prepare_asym(alg)
+        table = f"toks_{alg.lower()}"
+        lit = jwks.replace("'", "''")
+        cases = {
+            "base": (f"select count(*) from {table} where t is not null", ()),
+            "jsonb": (f"select count(*) from {table} where jwt_verify(t, '{lit}'::jsonb) is not null", ()),
+            "text": (f"select count(*) from {table} where jwt_verify(t, '{lit}') is not null", ()),
+            "is_valid": (f"select count(*) from {table} where jwt_is_valid(t, '{lit}'::jsonb)", ()),
+        }
+        for name, (sql, _) in cases.items():  # every variant must accept every token
+            assert conn.execute(sql).fetchone()[0] == N_ASYM, (alg, name)
+        r = side_by_side(cases)
+        tokens_file = os.environ["BENCH_TOKENS"] + "." + alg
+        jwks_file = tokens_file + ".jwks"
+        with open(tokens_file, "w") as f:
+            for (t,) in conn.execute(f"select t from {table}"):
+                f.write(t + "\n")
+        with open(jwks_file, "w") as f:
+            f.write(jwks)
+        ring_us, core_us = map(float, subprocess.check_output(
+            [os.environ["BENCH_ASYM_FLOOR_BIN"], tokens_file, jwks_file, alg]).decode().split())
+        per = lambda ms: (ms - r["base"]) * 1000 / N_ASYM
+        rows[alg] = {"ring": ring_us, "core": core_us,
+                     "jsonb": per(r["jsonb"]), "text": per(r["text"]), "is_valid": per(r["is_valid"])}
+    labels = {
+        "ring": "native floor: ring's verify alone, same tokens and keys",
+        "core": "auth_core::jwt::verify in Rust, JWKS parsed once",
+        "jsonb": "jwt_verify(token, jwks::jsonb) in SQL",
+        "text": "jwt_verify(token, jwks_text) in SQL",
+        "is_valid": "jwt_is_valid(token, jwks::jsonb) in SQL",
+    }
+    for key, label in labels.items():
+        es, rs = rows["ES256"][key], rows["RS256"][key]
+        out.append(f"| {label} | {es:.1f} | {es / rows['ES256']['ring']:.2f}x | "
+                   f"{rs:.1f} | {rs / rows['RS256']['ring']:.2f}x |")
+    out.append("\nTokens are signed in turn by the three keys and name theirs by kid. The JWKS is parsed "
+               "once per backend (the key cache); goal: within 1.2x of the native floor.\n")
+    # 5. auth.login per transaction, pgbench, against PostgREST's plain set_config calls
+    prepare_login()
+    now = int(time.time())
+    claims = json.dumps({"sub": U1, "role": "authenticated", "aud": "authenticated",
+                         "exp": now + 7200, "iat": now}, separators=(",", ":"))
+    token = conn.execute("select jwt_sign(%s::jsonb, %s)", (claims, LOGIN_SECRET)).fetchone()[0]
+    workdir = os.path.dirname(os.environ["BENCH_TOKENS"])
+    scripts = {
+        "set_config": "BEGIN;\nSELECT set_config('role', 'authenticated', true), "
+                      "set_config('request.jwt.claims', :claims, true);\n"
+                      "SELECT count(*) FROM login_items;\nCOMMIT;\n",
+        "login": "BEGIN;\nSELECT auth.login(:token);\nSELECT count(*) FROM login_items;\nCOMMIT;\n",
+    }
+    paths = {}
+    for name, body in scripts.items():
+        paths[name] = os.path.join(workdir, f"{name}.sql")
+        with open(paths[name], "w") as f:
+            f.write(body)
+    seconds = int(os.environ.get("BENCH_PGBENCH_SECONDS", "8"))
+    out.append("### auth.login per transaction (pgbench -M prepared), against PostgREST's set_config calls\n")
+    out.append("Each transaction: BEGIN; the role and claims step; `SELECT count(*)` over a 100-row RLS table "
+               "(policy `owner = auth.uid()`); COMMIT. As a non-superuser authenticator, "
+               f"{seconds} s per run, the two scripts alternating, best of 2 runs each.\n")
+    out.append("| clients | set_config: tps | latency ms | auth.login: tps | latency ms | latency ratio |")
+    out.append("|---:|---:|---:|---:|---:|---:|")
+    variables = {"token": token, "claims": claims}
+    with psycopg.connect(dbname=os.environ["BENCH_DB"], user=AUTHN) as c:  # both see the same rows
+        for step in ("select auth.login(%(token)s)",
+                     "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %(claims)s, true)"):
+            c.execute(step, variables)
+            assert c.execute("select count(*) from login_items").fetchone()[0] == 10, step
+            c.rollback()
+    for clients in (1, 2):
+        fastest = {}
+        for _ in range(2):
+            for name in scripts:
+                tps, lat = pgbench(paths[name], clients, seconds, variables)
+                if name not in fastest or lat < fastest[name][1]:
+                    fastest[name] = (tps, lat)
+        (bt, bl), (lt, ll) = fastest["set_config"], fastest["login"]
+        out.append(f"| {clients} | {bt:.0f} | {bl:.3f} | {lt:.0f} | {ll:.3f} | {ll / bl:.2f}x |")
+    out.append("\n`auth.login` verifies the HS256 token, checks the role, switches role and sets the claims; "
+               "the baseline only sets them, trusting the caller. Goal: <= 1.3x.\n")
+    conn.execute("alter system reset auth.jwt_secret")
+    conn.execute("select pg_reload_conf()")
     print("\n".join(out))
 
 

@@ -9,7 +9,7 @@ cd "$REPO_ROOT"
 trap stop_cluster EXIT
 install_ext "$ver"
 log "native floor binary"
-cargo build --release -q -p auth_core --example verify_floor
+cargo build --release -q -p auth_core --example verify_floor --example asym_floor
 start_cluster "$ver"
 "$SAE_PSQL" -X -q -c "alter system set shared_buffers = '1GB'" -c "alter system set work_mem = '64MB'"
 sudo -u postgres "$SAE_BINDIR/pg_ctl" -D "$SAE_CLUSTER/data" -w restart \
@@ -18,7 +18,7 @@ sudo -u postgres "$SAE_BINDIR/pg_ctl" -D "$SAE_CLUSTER/data" -w restart \
 "$SAE_PSQL" -X -q -d bench -c "create extension if not exists supabase_auth_ext"
 log "running benchmarks (a few minutes)"
 report=$(BENCH_DB=bench BENCH_TOKENS="$SAE_CLUSTER/tokens.txt" \
-  BENCH_FLOOR_BIN="$REPO_ROOT/target/release/examples/verify_floor" "$VENV/bin/python" bench/bench.py)
+  BENCH_FLOOR_BIN="$REPO_ROOT/target/release/examples/verify_floor" BENCH_ASYM_FLOOR_BIN="$REPO_ROOT/target/release/examples/asym_floor" BENCH_PGBENCH="$SAE_BINDIR/pgbench" "$VENV/bin/python" bench/bench.py)
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 {
   echo "# Benchmarks"
