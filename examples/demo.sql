@@ -22,6 +22,8 @@ LOAD 'supabase_auth_ext';
 ALTER SYSTEM SET auth.jwt_secret = :'secret';
 ALTER SYSTEM SET session_preload_libraries = 'supabase_auth_ext';
 SELECT pg_reload_conf();
+-- a new session: the library loads at its start, before any statement
+\c
 
 \echo '== 3. tokens: alice and bob (auth.sign adds iat and exp), and an anon API key'
 SELECT auth.sign(jsonb_build_object('sub', :'alice', 'role', 'authenticated', 'aud', 'authenticated')) AS alice_token \gset
