@@ -4,8 +4,8 @@
 //! binary form.
 use auth_core::jsonb::Node;
 use auth_core::{AuthError, Reason};
-use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
-use pgrx::datum::{Datum, UnboxDatum};
+use pgrx::callconv::{BoxRet, FcInfo};
+use pgrx::datum::Datum;
 use pgrx::{
     direct_function_call, direct_function_call_as_datum, pg_sys, FromDatum, IntoDatum, PgTryBuilder,
 };
@@ -32,22 +32,31 @@ impl FromDatum for JsonbText {
     }
 }
 
-unsafe impl UnboxDatum for JsonbText {
-    type As<'src> = JsonbText;
-    unsafe fn unbox<'src>(d: Datum<'src>) -> Self::As<'src>
-    where
-        Self: 'src,
-    {
-        JsonbText::from_datum(d.sans_lifetime(), false).expect("non-null jsonb")
-    }
-}
+/// The argument plumbing pgrx needs for a type that is read with [`FromDatum`].
+macro_rules! arg_from_datum {
+    ($t:ty) => {
+        unsafe impl pgrx::datum::UnboxDatum for $t {
+            type As<'src> = $t;
+            unsafe fn unbox<'src>(d: pgrx::datum::Datum<'src>) -> Self::As<'src>
+            where
+                Self: 'src,
+            {
+                <$t as pgrx::FromDatum>::from_datum(d.sans_lifetime(), false)
+                    .expect("non-null argument")
+            }
+        }
 
-unsafe impl<'fcx> ArgAbi<'fcx> for JsonbText {
-    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
-        arg.unbox_arg_using_from_datum()
-            .expect("strict argument is not null")
-    }
+        unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for $t {
+            unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+                arg.unbox_arg_using_from_datum()
+                    .expect("strict argument is not null")
+            }
+        }
+    };
 }
+pub(crate) use arg_from_datum;
+
+arg_from_datum!(JsonbText);
 
 /// A jsonb value built by [`to_jsonb`], ready to return.
 pub struct JsonbOut(pub pg_sys::Datum);

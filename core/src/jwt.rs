@@ -333,7 +333,7 @@ mod tests {
     #[test]
     fn rfc7515_a1_verifies() {
         let keys = KeySet::from_json(A1_JWK).unwrap();
-        let payload = verify(A1_TOKEN, &keys, &opts("{}"), 1_300_819_000.0, 0.0).unwrap();
+        let payload = at_rfc_time(A1_TOKEN, &keys).unwrap();
         assert_eq!(
             payload,
             "{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}"
@@ -579,6 +579,11 @@ mod tests {
     const ED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
     const ED_TOKEN: &str = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
 
+    /// Verify at the RFC examples' time (their exp is 1300819380), default options.
+    fn at_rfc_time(token: &str, keys: &KeySet) -> Result<String> {
+        verify(token, keys, &opts("{}"), 1_300_819_000.0, 0.0)
+    }
+
     fn flip_last(token: &str) -> String {
         let mut t = token.to_string();
         let last = t.pop().unwrap();
@@ -591,29 +596,17 @@ mod tests {
         let keys =
             KeySet::from_json(&format!(r#"{{"kty":"RSA","n":"{A2_N}","e":"AQAB"}}"#)).unwrap();
         let token = format!("eyJhbGciOiJSUzI1NiJ9.{A1_PAYLOAD}.{A2_SIG}");
-        let payload = verify(&token, &keys, &opts("{}"), 1_300_819_000.0, 0.0).unwrap();
+        let payload = at_rfc_time(&token, &keys).unwrap();
         assert!(payload.starts_with("{\"iss\":\"joe\""));
         assert_eq!(
-            reason(verify(
-                &flip_last(&token),
-                &keys,
-                &opts("{}"),
-                1_300_819_000.0,
-                0.0
-            )),
+            reason(at_rfc_time(&flip_last(&token), &keys)),
             Reason::BadSignature
         );
         // the same key may not serve PS256 or HS256 for that signature
         let ps = format!("eyJhbGciOiJQUzI1NiJ9.{A1_PAYLOAD}.{A2_SIG}");
-        assert_eq!(
-            reason(verify(&ps, &keys, &opts("{}"), 1_300_819_000.0, 0.0)),
-            Reason::BadSignature
-        );
+        assert_eq!(reason(at_rfc_time(&ps, &keys)), Reason::BadSignature);
         let hs = format!("eyJhbGciOiJIUzI1NiJ9.{A1_PAYLOAD}.{A2_SIG}");
-        assert_eq!(
-            reason(verify(&hs, &keys, &opts("{}"), 1_300_819_000.0, 0.0)),
-            Reason::AlgNotAllowed
-        );
+        assert_eq!(reason(at_rfc_time(&hs, &keys)), Reason::AlgNotAllowed);
     }
 
     #[test]
@@ -625,15 +618,9 @@ mod tests {
         );
         let keys = KeySet::from_json(&jwk).unwrap();
         let token = format!("eyJhbGciOiJFUzI1NiJ9.{A1_PAYLOAD}.{A3_SIG}");
-        assert!(verify(&token, &keys, &opts("{}"), 1_300_819_000.0, 0.0).is_ok());
+        assert!(at_rfc_time(&token, &keys).is_ok());
         assert_eq!(
-            reason(verify(
-                &flip_last(&token),
-                &keys,
-                &opts("{}"),
-                1_300_819_000.0,
-                0.0
-            )),
+            reason(at_rfc_time(&flip_last(&token), &keys)),
             Reason::BadSignature
         );
         // the same R and S in DER (SEQUENCE of two INTEGERs) are refused
@@ -646,25 +633,16 @@ mod tests {
         let body = [int(&rs[..32]), int(&rs[32..])].concat();
         let der = [vec![0x30, body.len() as u8], body].concat();
         let der_token = format!("eyJhbGciOiJFUzI1NiJ9.{A1_PAYLOAD}.{}", b64::encode(&der));
-        assert_eq!(
-            reason(verify(&der_token, &keys, &opts("{}"), 1_300_819_000.0, 0.0)),
-            Reason::BadSignature
-        );
+        assert_eq!(reason(at_rfc_time(&der_token, &keys)), Reason::BadSignature);
         // truncated
         let short = format!(
             "eyJhbGciOiJFUzI1NiJ9.{A1_PAYLOAD}.{}",
             b64::encode(&rs[..63])
         );
-        assert_eq!(
-            reason(verify(&short, &keys, &opts("{}"), 1_300_819_000.0, 0.0)),
-            Reason::BadSignature
-        );
+        assert_eq!(reason(at_rfc_time(&short, &keys)), Reason::BadSignature);
         // a P-256 key does not serve ES384
         let es384 = format!("eyJhbGciOiJFUzM4NCJ9.{A1_PAYLOAD}.{A3_SIG}");
-        assert_eq!(
-            reason(verify(&es384, &keys, &opts("{}"), 1_300_819_000.0, 0.0)),
-            Reason::AlgNotAllowed
-        );
+        assert_eq!(reason(at_rfc_time(&es384, &keys)), Reason::AlgNotAllowed);
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! Section 1: jwt_sign, jwt_verify, jwt_is_valid, jwt_decode (extension schema).
+use super::now;
 use crate::error::OrReport;
 use crate::gucs;
 use crate::jsonb::{numbers_fit, to_jsonb, JsonbOut, JsonbText};
@@ -11,12 +12,6 @@ use auth_core::{jwt, AuthError};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use std::rc::Rc;
-
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
 
 /// Verify, then build the result from the verified payload with `finish`.
 fn verify_with<R>(

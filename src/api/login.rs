@@ -1,5 +1,6 @@
 //! Section 3: auth.login, auth.logout, auth.authenticate, auth.sign, auth.issue_api_key:
 //! PostgREST's per-request step (and the API gateway's apikey check) inside the database.
+use super::now;
 use crate::error::OrReport;
 use crate::gucs::{self, text};
 use crate::jsonb::{to_jsonb, JsonbOut, JsonbText};
@@ -17,12 +18,6 @@ use std::rc::Rc;
 
 /// The minimum length of an HMAC secret in auth.jwt_secret (as Supabase and PostgREST ask).
 const MIN_SECRET_BYTES: usize = 32;
-
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
 
 fn key_error(msg: &str) -> ErrorReport {
     crate::error::report(AuthError::InvalidKey(format!("auth.jwt_secret {msg}")))
@@ -86,14 +81,7 @@ struct Grant {
 fn grant(token: Option<&str>) -> Result<auth_core::Result<Grant>, ErrorReport> {
     let anon = text(&gucs::ANON_ROLE);
     let Some(token) = token else {
-        let claims = format!("{{\"role\":{}}}", json::quote(anon));
-        let mut tree = Node::Obj(vec![]);
-        request::set_role(&mut tree, anon);
-        return Ok(to_jsonb(&mut tree, &claims).map(|jsonb| Grant {
-            role: anon.to_owned(),
-            claims,
-            jsonb,
-        }));
+        return Ok(with_role(&mut Node::Obj(vec![]), "{}", anon.to_owned()));
     };
     let keys = configured_keys()?;
     let path = role_path()?;
@@ -104,19 +92,33 @@ fn grant(token: Option<&str>) -> Result<auth_core::Result<Grant>, ErrorReport> {
         &login_options(),
         now(),
         leeway,
-        |tree, text| {
-            let role = path.role_of(tree, anon)?;
-            let claims = request::with_role(tree, text, &role);
-            request::set_role(tree, &role);
-            let jsonb = to_jsonb(tree, &claims)?;
-            Ok(Grant {
-                role,
-                claims,
-                jsonb,
-            })
-        },
+        |tree, text| with_role(tree, text, path.role_of(tree, anon)?),
     );
     Ok(r.and_then(|g| g))
+}
+
+/// The grant of claims (`tree`, and its JSON `text`) for `role`: role filled in both.
+fn with_role(tree: &mut Node, text: &str, role: String) -> auth_core::Result<Grant> {
+    let claims = request::with_role(tree, text, &role);
+    request::set_role(tree, &role);
+    let jsonb = to_jsonb(tree, &claims)?;
+    Ok(Grant {
+        role,
+        claims,
+        jsonb,
+    })
+}
+
+/// API keys are for the anon role or service_role (the gateway's two keys): the reason
+/// when `role` is neither.
+fn api_key_role_error(role: &str) -> Option<String> {
+    let anon = text(&gucs::ANON_ROLE);
+    (role != anon && role != "service_role").then(|| {
+        format!(
+            "an API key's role must be {} or \"service_role\"",
+            json::quote(anon)
+        )
+    })
 }
 
 fn not_allowed(role: &str, why: &str) -> ErrorReport {
@@ -242,11 +244,8 @@ fn authenticate(
         AuthError::Token { reason, detail } => invalid(format!("{reason}: {detail}")),
         other => crate::error::report(other),
     })?;
-    if g.role != text(&gucs::ANON_ROLE) && g.role != "service_role" {
-        return Err(invalid(format!(
-            "an API key's role must be {} or \"service_role\"",
-            json::quote(text(&gucs::ANON_ROLE))
-        )));
+    if let Some(why) = api_key_role_error(&g.role) {
+        return Err(invalid(why));
     }
     let bearer = request::bearer(authorization).or_report()?;
     login_with(Some(bearer.unwrap_or(key)))
@@ -274,12 +273,8 @@ fn sign(claims: JsonbText) -> Result<String, ErrorReport> {
 /// A long-lived API key `{"role","iss","iat","exp"}` for anon or service_role.
 #[pg_extern(sql = false)] // declared in schema auth below
 fn issue_api_key(role: &str, expires_in: pgrx::datum::Interval) -> Result<String, ErrorReport> {
-    let anon = text(&gucs::ANON_ROLE);
-    if role != anon && role != "service_role" {
-        return Err(crate::error::report(AuthError::InvalidOption(format!(
-            "an API key's role must be {} or \"service_role\"",
-            json::quote(anon)
-        ))));
+    if let Some(why) = api_key_role_error(role) {
+        return Err(crate::error::report(AuthError::InvalidOption(why)));
     }
     let seconds = interval_seconds(&expires_in);
     if seconds <= 0.0 {
