@@ -7,6 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 /// auth.jwt_leeway: default clock skew for exp / nbf. SUSET: a user must not widen it.
 pub static JWT_LEEWAY: GucSetting<i32> = GucSetting::<i32>::new(30);
 
+/// Section 4's settings (seconds; SUSET): the flows read them with current_setting.
+pub static REFRESH_REUSE_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static RESUME_MARGIN: GucSetting<i32> = GucSetting::<i32>::new(60);
+pub static ACCESS_TOKEN_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(3600);
+pub static SESSION_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(0);
+
 /// Section 3's settings, all superuser-only (SUSET). Defaults as the contract gives them.
 pub static JWT_SECRET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 pub static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
@@ -157,6 +163,44 @@ pub fn init(on_change: unsafe extern "C-unwind" fn(*const c_char, *mut c_void)) 
         GucContext::Suset,
         GucFlags::UNIT_S,
     );
+    let flows: [(&'static CStr, &'static CStr, &'static GucSetting<i32>, i32); 4] = [
+        (
+            c"auth.refresh_reuse_interval",
+            c"Sets how long the previous refresh token still returns the session's current pair.",
+            &REFRESH_REUSE_INTERVAL,
+            0,
+        ),
+        (
+            c"auth.resume_margin",
+            c"Sets how close to its expiry auth.resume refreshes an access token.",
+            &RESUME_MARGIN,
+            0,
+        ),
+        (
+            c"auth.access_token_lifetime",
+            c"Sets the lifetime of the access tokens the flows issue.",
+            &ACCESS_TOKEN_LIFETIME,
+            1,
+        ),
+        (
+            c"auth.session_lifetime",
+            c"Sets how long a flow session can be refreshed (0: no limit).",
+            &SESSION_LIFETIME,
+            0,
+        ),
+    ];
+    for (name, short, setting, min) in flows {
+        GucRegistry::define_int_guc(
+            name,
+            short,
+            c"Superuser-only.",
+            setting,
+            min,
+            i32::MAX,
+            GucContext::Suset,
+            GucFlags::UNIT_S,
+        );
+    }
     let request: [(
         &'static CStr,
         &'static CStr,

@@ -7,6 +7,7 @@ pub mod b64;
 pub mod cache;
 pub mod claims;
 pub mod error;
+pub mod flow;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod json;

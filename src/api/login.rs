@@ -24,7 +24,7 @@ fn key_error(msg: &str) -> ErrorReport {
 }
 
 /// The configured key, parsed once per backend. SECURITY: no message names its value.
-fn configured_keys() -> Result<Rc<KeySet>, ErrorReport> {
+pub(crate) fn configured_keys() -> Result<Rc<KeySet>, ErrorReport> {
     if gucs::secret_exposed() {
         return Err(key_error(
             "was readable by every user of this session before supabase_auth_ext loaded; \
@@ -53,7 +53,7 @@ fn configured_keys() -> Result<Rc<KeySet>, ErrorReport> {
 }
 
 /// The checks PostgREST makes: auth.jwt_aud (when the token has aud), auth.jwt_iss.
-fn login_options() -> VerifyOptions {
+pub(crate) fn login_options() -> VerifyOptions {
     let aud = text(&gucs::JWT_AUD);
     let iss = request::list(text(&gucs::JWT_ISS));
     VerifyOptions {

@@ -1,6 +1,7 @@
 //! The SQL surface: thin functions over auth_core, grouped by contract section.
 pub mod context;
 pub mod jwt;
+pub mod flows;
 pub mod login;
 pub mod pkce;
 

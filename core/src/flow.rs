@@ -1,0 +1,111 @@
+//! Secrets of the database-side flows (auth codes, refresh tokens) and the seal that lets
+//! the previous refresh token, and only it, recover the session's current pair.
+//!
+//! The database stores a refresh token only as its SHA-256. To answer "the previous token
+//! again, within auth.refresh_reuse_interval" with the *current* pair, the pair is stored
+//! sealed (ChaCha20-Poly1305, ring) under a key derived (HKDF-SHA256, ring) from the previous
+//! token: whoever reads the tables learns nothing, and whoever holds the previous token gets
+//! exactly what the contract gives them.
+use crate::b64;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
+use ring::hkdf::{Salt, HKDF_SHA256};
+use sha2::{Digest, Sha256};
+
+/// Random bytes in a new auth code or refresh token (256 bits; the contract asks for 128).
+pub const SECRET_BYTES: usize = 32;
+/// Characters of a new secret: base64url of [`SECRET_BYTES`] bytes.
+pub const SECRET_CHARS: usize = 43;
+
+const SEAL_SALT: &[u8] = b"supabase_auth_ext/refresh-seal/v1";
+
+/// A new auth code or refresh token: 256 bits from the OS CSPRNG, base64url.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; SECRET_BYTES];
+    getrandom::fill(&mut bytes).expect("the OS CSPRNG is available");
+    b64::encode(&bytes)
+}
+
+/// The stored form of a secret: SHA-256 of its text.
+pub fn hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+fn key(secret: &str) -> LessSafeKey {
+    let prk = Salt::new(HKDF_SHA256, SEAL_SALT).extract(secret.as_bytes());
+    let okm = prk
+        .expand(&[b"pair"], &CHACHA20_POLY1305)
+        .expect("one AEAD key is within HKDF's output limit");
+    LessSafeKey::new(UnboundKey::from(okm))
+}
+
+/// `data` sealed under `secret`: a random nonce, then the ciphertext and tag.
+pub fn seal(secret: &str, data: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).expect("the OS CSPRNG is available");
+    let mut out = data.to_vec();
+    key(secret)
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::empty(),
+            &mut out,
+        )
+        .expect("a pair is far below the AEAD's size limit");
+    [nonce.as_slice(), &out].concat()
+}
+
+/// What [`seal`] sealed under `secret`; None for another secret or altered bytes.
+pub fn open(secret: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut body = body.to_vec();
+    let plain = key(secret)
+        .open_in_place(nonce, Aad::empty(), &mut body)
+        .ok()?;
+    Some(plain.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_fresh_base64url_of_256_bits() {
+        let a = new_secret();
+        let b = new_secret();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), SECRET_CHARS);
+        assert_eq!(b64::decode(&a).unwrap().len(), SECRET_BYTES);
+    }
+
+    #[test]
+    fn hash_is_sha256_of_the_text() {
+        // FIPS 180-2 "abc"
+        assert_eq!(
+            hash("abc")
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn only_the_sealing_secret_opens() {
+        let s = new_secret();
+        let sealed = seal(&s, b"{\"pair\":1}");
+        assert!(!sealed.windows(10).any(|w| w == b"{\"pair\":1}"));
+        assert_eq!(open(&s, &sealed).unwrap(), b"{\"pair\":1}");
+        assert!(open(&new_secret(), &sealed).is_none(), "another secret");
+        let mut bent = sealed.clone();
+        *bent.last_mut().unwrap() ^= 1;
+        assert!(open(&s, &bent).is_none(), "altered tag");
+        bent = sealed.clone();
+        bent[0] ^= 1;
+        assert!(open(&s, &bent).is_none(), "altered nonce");
+        assert!(open(&s, &sealed[..5]).is_none(), "truncated");
+        assert_ne!(seal(&s, b"x"), seal(&s, b"x"), "a fresh nonce each time");
+    }
+}

@@ -1,0 +1,331 @@
+-- Section 4: database-side flows. Storage is the extension's own, in schema auth under
+-- names Supabase Auth does not use (it has users, sessions, refresh_tokens, flow_state),
+-- granted to nobody and reached only through the SECURITY DEFINER functions below, each
+-- with a fixed search_path. Codes and refresh tokens are stored only as SHA-256 hashes.
+
+CREATE TABLE auth.sae_flow_codes (
+  code_hash bytea PRIMARY KEY,
+  subject text NOT NULL,
+  challenge text NOT NULL,
+  method text NOT NULL,
+  claims jsonb NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX sae_flow_codes_expires_at ON auth.sae_flow_codes (expires_at);
+
+CREATE TABLE auth.sae_flow_sessions (
+  id uuid PRIMARY KEY,
+  subject text NOT NULL,
+  claims jsonb NOT NULL,
+  created_at timestamptz NOT NULL,
+  not_after timestamptz,          -- NULL: refreshable until revoked
+  revoked_at timestamptz,
+  current_hash bytea NOT NULL,    -- the refresh token that rotates next
+  previous_hash bytea,            -- the one it replaced
+  rotated_at timestamptz NOT NULL,
+  sealed bytea                    -- the current session, sealed under the previous token
+);
+CREATE INDEX sae_flow_sessions_subject ON auth.sae_flow_sessions (subject);
+CREATE INDEX sae_flow_sessions_ended ON auth.sae_flow_sessions ((least(revoked_at, not_after)));
+
+CREATE TABLE auth.sae_flow_refresh_tokens (
+  token_hash bytea PRIMARY KEY,
+  session_id uuid NOT NULL REFERENCES auth.sae_flow_sessions (id) ON DELETE CASCADE,
+  issued_at timestamptz NOT NULL
+);
+CREATE INDEX sae_flow_refresh_tokens_session ON auth.sae_flow_refresh_tokens (session_id);
+
+REVOKE ALL ON auth.sae_flow_codes, auth.sae_flow_sessions, auth.sae_flow_refresh_tokens FROM PUBLIC;
+-- Default privileges of schema auth (Supabase grants on new tables there) must not apply.
+DO $$
+DECLARE g record;
+BEGIN
+  FOR g IN
+    SELECT DISTINCT c.relname, a.grantee::regrole::text AS grantee
+    FROM pg_class c, aclexplode(c.relacl) a
+    WHERE c.oid IN ('auth.sae_flow_codes'::regclass, 'auth.sae_flow_sessions'::regclass,
+                    'auth.sae_flow_refresh_tokens'::regclass)
+      AND a.grantee <> c.relowner AND a.grantee <> 0
+  LOOP
+    EXECUTE format('REVOKE ALL ON auth.%I FROM %s', g.relname, g.grantee);
+  END LOOP;
+END $$;
+
+-- The Rust helpers (src/api/flows.rs), for the functions below only.
+CREATE FUNCTION auth._flow_guard() RETURNS void LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'flow_guard_wrapper';
+CREATE FUNCTION auth._flow_secret() RETURNS text LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'flow_secret_wrapper';
+CREATE FUNCTION auth._flow_hash(secret text) RETURNS bytea LANGUAGE c IMMUTABLE STRICT
+  AS 'MODULE_PATHNAME', 'flow_hash_wrapper';
+CREATE FUNCTION auth._flow_seal(secret text, data text) RETURNS bytea LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'flow_seal_wrapper';
+CREATE FUNCTION auth._flow_open(secret text, sealed bytea) RETURNS text LANGUAGE c IMMUTABLE STRICT
+  AS 'MODULE_PATHNAME', 'flow_open_wrapper';
+CREATE FUNCTION auth._flow_claims(token text) RETURNS jsonb LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'flow_claims_wrapper';
+CREATE FUNCTION auth._flow_commit(action text, arg text) RETURNS boolean LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'flow_commit_wrapper';
+CREATE FUNCTION auth._flow_pkce(verifier text, challenge text, method text) RETURNS boolean
+  LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'pkce_verify_wrapper';
+
+CREATE FUNCTION auth._flow_raise(what text, reason text, detail text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  code text := CASE what WHEN 'option' THEN '22023' ELSE '28000' END;
+BEGIN
+  IF detail IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = code, MESSAGE = format('invalid %s: %s', what, reason);
+  END IF;
+  RAISE EXCEPTION USING ERRCODE = code, MESSAGE = format('invalid %s: %s', what, reason),
+    DETAIL = detail;
+END $$;
+
+-- Expired codes, and sessions that ended a day ago (their tokens cascade): a few per call.
+CREATE FUNCTION auth._flow_cleanup() RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  DELETE FROM auth.sae_flow_codes WHERE code_hash IN (
+    SELECT code_hash FROM auth.sae_flow_codes WHERE expires_at < clock_timestamp()
+    ORDER BY expires_at LIMIT 32 FOR UPDATE SKIP LOCKED);
+  DELETE FROM auth.sae_flow_sessions WHERE id IN (
+    SELECT id FROM auth.sae_flow_sessions
+    WHERE least(revoked_at, not_after) < clock_timestamp() - interval '1 day'
+    ORDER BY least(revoked_at, not_after) LIMIT 32 FOR UPDATE SKIP LOCKED);
+END $$;
+
+CREATE FUNCTION auth._flow_seconds(setting text) RETURNS bigint LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT extract(epoch FROM current_setting(setting)::interval)::bigint $$;
+
+-- A session object for `sid` with a new access token (signed as auth.sign signs).
+CREATE FUNCTION auth._flow_session(sid uuid, subject text, claims jsonb, refresh_token text)
+RETURNS jsonb LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  iat bigint := floor(extract(epoch FROM clock_timestamp()));
+  exp bigint := iat + auth._flow_seconds('auth.access_token_lifetime');
+  aud text := current_setting('auth.jwt_aud');
+  iss text := btrim(split_part(current_setting('auth.jwt_iss'), ',', 1));
+  c jsonb := jsonb_build_object('role', 'authenticated') || claims
+    || jsonb_build_object('sub', subject, 'session_id', sid, 'iat', iat, 'exp', exp);
+BEGIN
+  IF aud <> '' THEN c := c || jsonb_build_object('aud', aud); END IF;
+  IF iss <> '' THEN c := c || jsonb_build_object('iss', iss); END IF;
+  RETURN jsonb_build_object('access_token', auth.sign(c), 'token_type', 'bearer',
+    'expires_in', exp - iat, 'expires_at', exp, 'refresh_token', refresh_token,
+    'session_id', sid, 'user', jsonb_build_object('id', subject));
+END $$;
+
+CREATE FUNCTION auth.pkce_begin(subject text, challenge text, method text DEFAULT 'S256',
+                                claims jsonb DEFAULT '{}', ttl interval DEFAULT '5 minutes')
+RETURNS text LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  code text;
+  taken text;
+BEGIN
+  PERFORM auth._flow_guard();
+  IF subject IS NULL OR subject = '' THEN
+    PERFORM auth._flow_raise('option', 'subject must be a non-empty text');
+  END IF;
+  IF method IS NULL OR method NOT IN ('S256', 'plain') THEN
+    PERFORM auth._flow_raise('option', format('unsupported PKCE method %s (use "S256" or "plain")',
+      coalesce(to_jsonb(method)::text, 'NULL')));
+  END IF;
+  IF method = 'S256' AND (challenge IS NULL OR challenge !~ '^[A-Za-z0-9_-]{43}$') THEN
+    PERFORM auth._flow_raise('option', 'an S256 challenge is 43 base64url characters');
+  END IF;
+  IF method = 'plain' AND (challenge IS NULL OR challenge !~ '^[A-Za-z0-9._~-]{43,128}$') THEN
+    PERFORM auth._flow_raise('option', 'a plain challenge is 43 to 128 characters of [A-Za-z0-9-._~]');
+  END IF;
+  IF claims IS NULL OR jsonb_typeof(claims) <> 'object' THEN
+    PERFORM auth._flow_raise('option', 'claims must be a JSON object');
+  END IF;
+  SELECT string_agg(k, ', ') INTO taken FROM jsonb_object_keys(claims) k
+  WHERE k IN ('sub', 'session_id', 'iat', 'exp', 'nbf', 'aud', 'iss');
+  IF taken IS NOT NULL THEN
+    PERFORM auth._flow_raise('option', format('claims may not set %s (the flow sets them)', taken));
+  END IF;
+  IF ttl IS NULL OR ttl <= interval '0' THEN
+    PERFORM auth._flow_raise('option', 'ttl must be positive');
+  END IF;
+  PERFORM auth._flow_cleanup();
+  code := auth._flow_secret();
+  INSERT INTO auth.sae_flow_codes
+  VALUES (auth._flow_hash(code), subject, challenge, method, claims, clock_timestamp() + ttl);
+  RETURN code;
+END $$;
+
+CREATE FUNCTION auth.pkce_exchange(auth_code text, verifier text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  h bytea;
+  c auth.sae_flow_codes;
+  sid uuid := gen_random_uuid();
+  rt text := auth._flow_secret();
+  lifetime bigint := auth._flow_seconds('auth.session_lifetime');
+BEGIN
+  PERFORM auth._flow_guard();
+  IF auth_code IS NULL OR auth_code !~ '^[A-Za-z0-9_-]{43}$' THEN
+    PERFORM auth._flow_raise('auth code', 'malformed', 'an auth code is 43 base64url characters');
+  END IF;
+  h := auth._flow_hash(auth_code);
+  SELECT * INTO c FROM auth.sae_flow_codes WHERE code_hash = h;
+  IF NOT FOUND THEN
+    PERFORM auth._flow_raise('auth code', 'unknown',
+      'no such code: never issued, already used, burnt, or cleaned up after expiry');
+  END IF;
+  IF c.expires_at <= clock_timestamp() THEN
+    PERFORM auth._flow_raise('auth code', 'expired');
+  END IF;
+  IF verifier IS NULL OR NOT auth._flow_pkce(verifier, c.challenge, c.method) THEN
+    PERFORM auth._flow_commit('burn', encode(h, 'hex'));
+    PERFORM auth._flow_raise('auth code', 'bad_verifier',
+      'the verifier does not answer the challenge; the code is burnt');
+  END IF;
+  DELETE FROM auth.sae_flow_codes WHERE code_hash = h;
+  IF NOT FOUND THEN  -- exchanged (or burnt) by another call meanwhile
+    PERFORM auth._flow_raise('auth code', 'unknown', 'the code was used meanwhile');
+  END IF;
+  INSERT INTO auth.sae_flow_sessions (id, subject, claims, created_at, not_after,
+                                      current_hash, rotated_at)
+  VALUES (sid, c.subject, c.claims, clock_timestamp(),
+          CASE WHEN lifetime > 0 THEN clock_timestamp() + make_interval(secs => lifetime) END,
+          auth._flow_hash(rt), clock_timestamp());
+  INSERT INTO auth.sae_flow_refresh_tokens VALUES (auth._flow_hash(rt), sid, clock_timestamp());
+  RETURN auth._flow_session(sid, c.subject, c.claims, rt);
+END $$;
+
+CREATE FUNCTION auth.refresh(refresh_token text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  h bytea;
+  sid uuid;
+  s auth.sae_flow_sessions;
+  rt text;
+  out jsonb;
+  pair text;
+BEGIN
+  PERFORM auth._flow_guard();
+  IF refresh_token IS NULL OR refresh_token !~ '^[A-Za-z0-9_-]{43}$' THEN
+    PERFORM auth._flow_raise('refresh token', 'malformed', 'a refresh token is 43 base64url characters');
+  END IF;
+  h := auth._flow_hash(refresh_token);
+  SELECT session_id INTO sid FROM auth.sae_flow_refresh_tokens WHERE token_hash = h;
+  IF NOT FOUND THEN
+    PERFORM auth._flow_raise('refresh token', 'unknown');
+  END IF;
+  -- Twice at most: a call that loses the rotation race reads the winner's session.
+  FOR attempt IN 1..2 LOOP
+    SELECT * INTO s FROM auth.sae_flow_sessions WHERE id = sid;
+    IF NOT FOUND OR s.revoked_at IS NOT NULL THEN
+      PERFORM auth._flow_raise('refresh token', 'session_revoked');
+    END IF;
+    IF s.not_after <= clock_timestamp() THEN
+      PERFORM auth._flow_raise('refresh token', 'session_expired');
+    END IF;
+    IF s.current_hash = h THEN
+      rt := auth._flow_secret();
+      out := auth._flow_session(sid, s.subject, s.claims, rt);
+      UPDATE auth.sae_flow_sessions
+      SET current_hash = auth._flow_hash(rt), previous_hash = h, rotated_at = clock_timestamp(),
+          sealed = auth._flow_seal(refresh_token, out::text)
+      WHERE id = sid AND current_hash = h AND revoked_at IS NULL;
+      IF FOUND THEN
+        INSERT INTO auth.sae_flow_refresh_tokens VALUES (auth._flow_hash(rt), sid, clock_timestamp());
+        RETURN out;
+      END IF;
+      CONTINUE;
+    END IF;
+    IF s.previous_hash = h AND clock_timestamp()
+        < s.rotated_at + make_interval(secs => auth._flow_seconds('auth.refresh_reuse_interval')) THEN
+      pair := auth._flow_open(refresh_token, s.sealed);
+      IF pair IS NOT NULL THEN
+        out := pair::jsonb;
+        RETURN out || jsonb_build_object('expires_in', greatest(0,
+          (out->>'expires_at')::bigint - floor(extract(epoch FROM clock_timestamp()))::bigint));
+      END IF;
+    END IF;
+    PERFORM auth._flow_commit('revoke', sid::text);
+    PERFORM auth._flow_raise('refresh token', 'reused',
+      'the token was already rotated; its session is revoked');
+  END LOOP;
+  PERFORM auth._flow_raise('refresh token', 'unknown', 'the session changed during the refresh');
+END $$;
+
+CREATE FUNCTION auth.resume(access_token text, refresh_token text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c jsonb;
+  sid uuid;
+  s auth.sae_flow_sessions;
+  h bytea;
+  now_s bigint := floor(extract(epoch FROM clock_timestamp()));
+  exp bigint;
+BEGIN
+  PERFORM auth._flow_guard();
+  c := auth._flow_claims(access_token);  -- NULL: expired, so refresh
+  IF c IS NOT NULL THEN
+    IF jsonb_typeof(c->'session_id') IS DISTINCT FROM 'string'
+       OR c->>'session_id' !~ '^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$' THEN
+      RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'invalid JWT: missing_claim',
+        DETAIL = 'the access token has no session_id: it was not issued by these flows';
+    END IF;
+    sid := (c->>'session_id')::uuid;
+    IF refresh_token IS NULL OR refresh_token !~ '^[A-Za-z0-9_-]{43}$' THEN
+      PERFORM auth._flow_raise('refresh token', 'malformed', 'a refresh token is 43 base64url characters');
+    END IF;
+    h := auth._flow_hash(refresh_token);
+    IF NOT EXISTS (SELECT 1 FROM auth.sae_flow_refresh_tokens
+                   WHERE token_hash = h AND session_id = sid) THEN
+      PERFORM auth._flow_raise('refresh token', 'unknown',
+        'the refresh token does not belong to the access token''s session');
+    END IF;
+    SELECT * INTO s FROM auth.sae_flow_sessions WHERE id = sid;
+    exp := (c->>'exp')::numeric;
+    IF s.current_hash = h AND s.revoked_at IS NULL AND NOT s.not_after <= clock_timestamp()
+       AND exp - now_s > auth._flow_seconds('auth.resume_margin') THEN
+      RETURN jsonb_build_object('access_token', access_token, 'token_type', 'bearer',
+        'expires_in', exp - now_s, 'expires_at', exp, 'refresh_token', refresh_token,
+        'session_id', sid, 'user', jsonb_build_object('id', s.subject));
+    END IF;
+  END IF;
+  RETURN auth.refresh(refresh_token);
+END $$;
+
+CREATE FUNCTION auth.revoke_session(session_id uuid) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM auth._flow_guard();
+  UPDATE auth.sae_flow_sessions SET revoked_at = clock_timestamp()
+  WHERE id = revoke_session.session_id AND revoked_at IS NULL;
+END $$;
+
+CREATE FUNCTION auth.revoke_all(subject text) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE n integer;
+BEGIN
+  PERFORM auth._flow_guard();
+  UPDATE auth.sae_flow_sessions s SET revoked_at = clock_timestamp()
+  WHERE s.subject = revoke_all.subject AND s.revoked_at IS NULL
+    AND NOT coalesce(s.not_after <= clock_timestamp(), false);
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END $$;
+
+REVOKE EXECUTE ON FUNCTION auth._flow_guard(), auth._flow_secret(), auth._flow_hash(text),
+  auth._flow_seal(text, text), auth._flow_open(text, bytea), auth._flow_claims(text),
+  auth._flow_commit(text, text), auth._flow_pkce(text, text, text),
+  auth._flow_raise(text, text, text), auth._flow_cleanup(), auth._flow_seconds(text),
+  auth._flow_session(uuid, text, jsonb, text) FROM PUBLIC;
+-- Issuing codes and revoking are the application's privileged steps; exchanging a code and
+-- refreshing need the secrets themselves, so any role may call them.
+REVOKE EXECUTE ON FUNCTION auth.pkce_begin(text, text, text, jsonb, interval),
+  auth.revoke_session(uuid), auth.revoke_all(text) FROM PUBLIC;
+
+COMMENT ON FUNCTION auth.pkce_begin(text, text, text, jsonb, interval) IS 'Issue a single-use auth code for subject, bound to a PKCE challenge (privileged)';
+COMMENT ON FUNCTION auth.pkce_exchange(text, text) IS 'Exchange an auth code and its PKCE verifier for a session (access and refresh token)';
+COMMENT ON FUNCTION auth.refresh(text) IS 'Rotate a refresh token: a new session pair; reuse of an old token revokes the session';
+COMMENT ON FUNCTION auth.resume(text, text) IS 'The pair as is while the access token is valid beyond auth.resume_margin, else refreshed';
+COMMENT ON FUNCTION auth.revoke_session(uuid) IS 'End one flow session: its refresh tokens stop working (privileged)';
+COMMENT ON FUNCTION auth.revoke_all(text) IS 'End every live flow session of a subject; returns how many (privileged)';
