@@ -283,7 +283,7 @@ BEGIN
     END IF;
     SELECT * INTO s FROM auth.sae_flow_sessions WHERE id = sid;
     exp := (c->>'exp')::numeric;
-    IF s.current_hash = h AND s.revoked_at IS NULL AND NOT s.not_after <= clock_timestamp()
+    IF s.current_hash = h AND s.revoked_at IS NULL AND coalesce(s.not_after > clock_timestamp(), true)
        AND exp - now_s > auth._flow_seconds('auth.resume_margin') THEN
       RETURN jsonb_build_object('access_token', access_token, 'token_type', 'bearer',
         'expires_in', exp - now_s, 'expires_at', exp, 'refresh_token', refresh_token,
