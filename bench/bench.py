@@ -325,9 +325,63 @@ def main():
         out.append(f"| {clients} | {bt:.0f} | {bl:.3f} | {lt:.0f} | {ll:.3f} | {ll / bl:.2f}x |")
     out.append("\n`auth.login` verifies the HS256 token, checks the role, switches role and sets the claims; "
                "the baseline only sets them, trusting the caller. Goal: <= 1.3x.\n")
+    out += flows(workdir, seconds)
     conn.execute("alter system reset auth.jwt_secret")
     conn.execute("select pg_reload_conf()")
     print("\n".join(out))
+
+
+def flows(workdir, seconds):
+    """Section 4 per call with pgbench: pkce_begin, begin + pkce_exchange, refresh (each
+    client rotating its own session's token) beside the same UPDATE without refresh."""
+    verifier = "bench-verifier-" + "v" * 40
+    challenge = conn.execute("select pkce_challenge(%s)", (verifier,)).fetchone()[0]
+    conn.execute(f"""
+      grant execute on function auth.pkce_begin(text, text, text, jsonb, interval) to {AUTHN};
+      drop table if exists bench_rt;
+      create table bench_rt (client int primary key, rt text);
+      grant select, insert, update on bench_rt to {AUTHN};
+    """)
+    with psycopg.connect(dbname=os.environ["BENCH_DB"], user=AUTHN, autocommit=True) as c:
+        for client in range(2):
+            s = c.execute("select auth.pkce_exchange(auth.pkce_begin(%s, %s), %s)",
+                          (U1, challenge, verifier)).fetchone()[0]
+            c.execute("insert into bench_rt values (%s, %s)", (client, s["refresh_token"]))
+    scripts = {
+        "update": "UPDATE bench_rt SET rt = rt WHERE client = :client_id;\n",
+        "refresh": "UPDATE bench_rt SET rt = auth.refresh(rt)->>'refresh_token' WHERE client = :client_id;\n",
+        "begin": "SELECT auth.pkce_begin(:sub, :challenge);\n",
+        "exchange": "SELECT auth.pkce_exchange(auth.pkce_begin(:sub, :challenge), :verifier);\n",
+    }
+    paths = {}
+    for name, body in scripts.items():
+        paths[name] = os.path.join(workdir, f"flow_{name}.sql")
+        with open(paths[name], "w") as f:
+            f.write(body)
+    variables = {"sub": U1, "challenge": challenge, "verifier": verifier}
+    out = ["### Flows per call (pgbench -M prepared)\n",
+           f"As the authenticator (granted pkce_begin), {seconds} s per run, the scripts alternating, "
+           "best of 2 runs each; latency in ms per transaction of one statement. `refresh` rotates each "
+           "client's own session in a table row (`UPDATE bench_rt SET rt = auth.refresh(rt)->>'refresh_token'`); "
+           "`update` is that UPDATE without the refresh. `exchange` is begin and exchange in one statement; "
+           "the exchange alone is the difference.\n",
+           "| clients | update | refresh | refresh - update | pkce_begin | begin + exchange | exchange alone | refresh tps |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for clients in (1, 2):
+        fastest = {}
+        for _ in range(2):
+            for name in scripts:
+                tps, lat = pgbench(paths[name], clients, seconds, variables)
+                if name not in fastest or lat < fastest[name][1]:
+                    fastest[name] = (tps, lat)
+        lat = {k: v[1] for k, v in fastest.items()}
+        out.append(f"| {clients} | {lat['update']:.3f} | {lat['refresh']:.3f} | {lat['refresh'] - lat['update']:.3f} | "
+                   f"{lat['begin']:.3f} | {lat['exchange']:.3f} | {lat['exchange'] - lat['begin']:.3f} | "
+                   f"{fastest['refresh'][0]:.0f} |")
+    out.append("\nEach refresh signs an HS256 access token, seals the new pair under the old refresh token, "
+               "rotates the session row and records the new token's hash; each exchange also burns the code and "
+               "creates the session.\n")
+    return out
 
 
 if __name__ == "__main__":
