@@ -57,7 +57,7 @@ fn split(token: &str) -> Result<Parts<'_>> {
 }
 
 /// Parse a header or payload: a JSON object, nesting bounded, strict JSON.
-fn object<'a>(bytes: &'a [u8], name: &str) -> Result<Node<'a>> {
+pub(crate) fn object<'a>(bytes: &'a [u8], name: &str) -> Result<Node<'a>> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
         return Err(malformed(&format!("the {name} is not a JSON object")));
@@ -255,14 +255,14 @@ macro_rules! with_hmac {
 }
 
 /// Constant-time comparison of the tag (hmac's `verify_slice` uses `subtle`).
-fn hmac_verify(alg: Alg, secret: &[u8], input: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn hmac_verify(alg: Alg, secret: &[u8], input: &[u8], signature: &[u8]) -> bool {
     with_hmac!(alg, secret, |mac| {
         mac.update(input);
         mac.verify_slice(signature).is_ok()
     })
 }
 
-fn hmac_sign(alg: Alg, secret: &[u8], input: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac_sign(alg: Alg, secret: &[u8], input: &[u8]) -> Vec<u8> {
     with_hmac!(alg, secret, |mac| {
         mac.update(input);
         mac.finalize().into_bytes().to_vec()

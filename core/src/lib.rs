@@ -14,6 +14,7 @@ pub mod json;
 pub mod jsonb;
 pub mod jwt;
 pub mod keys;
+pub mod pgjwt;
 pub mod pkce;
 pub mod request;
 pub mod uuid;

@@ -3,6 +3,7 @@ pub mod context;
 pub mod jwt;
 pub mod flows;
 pub mod login;
+pub mod pgjwt;
 pub mod pkce;
 
 /// Unix seconds of the wall clock (as PostgREST checks tokens, not the transaction start).
