@@ -283,26 +283,78 @@ DO $do$ BEGIN
 END $do$;
 GRANT USAGE ON SCHEMA auth TO PUBLIC;
 
--- Raw C functions: STABLE (never folded into a cached plan), PARALLEL SAFE.
-CREATE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE c STABLE PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'sae_auth_jwt';
-CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE c STABLE PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'sae_auth_uid';
-CREATE FUNCTION auth.sub() RETURNS text LANGUAGE c STABLE PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'sae_auth_sub';
-CREATE FUNCTION auth.role() RETURNS text LANGUAGE c STABLE PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'sae_auth_role';
-CREATE FUNCTION auth.email() RETURNS text LANGUAGE c STABLE PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'sae_auth_email';
-CREATE FUNCTION auth.claim(name text) RETURNS jsonb LANGUAGE c STABLE STRICT PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'sae_auth_claim';
+-- Raw C functions: STABLE (never folded into a cached plan), PARALLEL SAFE. Supabase Auth
+-- creates its own auth.uid(), role(), email() and jwt() (SQL functions it owns): those are
+-- left as they are, and auth.use_native_helpers() switches them to ours and back.
+CREATE TABLE auth.sae_replaced_helpers (
+  signature text PRIMARY KEY,   -- e.g. auth.uid()
+  definition text NOT NULL      -- pg_get_functiondef of the function we replaced
+);
+REVOKE ALL ON auth.sae_replaced_helpers FROM PUBLIC;
+CREATE FUNCTION auth._native_helpers() RETURNS TABLE(signature text, decl text, symbol text, note text)
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$ VALUES
+  ('auth.jwt()', 'auth.jwt() RETURNS jsonb LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_jwt',
+   'The request''s JWT claims: request.jwt.claim (legacy) else request.jwt.claims'),
+  ('auth.uid()', 'auth.uid() RETURNS uuid LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_uid',
+   'The request''s subject as uuid; NULL when absent or not a uuid'),
+  ('auth.sub()', 'auth.sub() RETURNS text LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_sub',
+   'The request''s subject as text'),
+  ('auth.role()', 'auth.role() RETURNS text LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_role',
+   'The request''s role claim'),
+  ('auth.email()', 'auth.email() RETURNS text LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_email',
+   'The request''s email claim'),
+  ('auth.claim(text)', 'auth.claim(name text) RETURNS jsonb LANGUAGE c STABLE STRICT PARALLEL SAFE',
+   'sae_auth_claim', 'One top-level claim of the request, as jsonb')
+$f$;
+REVOKE EXECUTE ON FUNCTION auth._native_helpers() FROM PUBLIC;
+DO $do$
+DECLARE h record;
+BEGIN
+  FOR h IN SELECT * FROM auth._native_helpers() LOOP
+    IF to_regprocedure(h.signature) IS NULL THEN
+      EXECUTE format('CREATE FUNCTION %s AS %L, %L', h.decl, 'MODULE_PATHNAME', h.symbol);
+      EXECUTE format('COMMENT ON FUNCTION %s IS %L', h.signature, h.note);
+    ELSE
+      RAISE NOTICE '% already exists (Supabase Auth''s?): left as it is', h.signature
+        USING HINT = 'SELECT auth.use_native_helpers() switches it to supabase_auth_ext''s.';
+    END IF;
+  END LOOP;
+END $do$;
 
-COMMENT ON FUNCTION auth.jwt() IS 'The request''s JWT claims: request.jwt.claim (legacy) else request.jwt.claims';
-COMMENT ON FUNCTION auth.uid() IS 'The request''s subject as uuid; NULL when absent or not a uuid';
-COMMENT ON FUNCTION auth.sub() IS 'The request''s subject as text';
-COMMENT ON FUNCTION auth.role() IS 'The request''s role claim';
-COMMENT ON FUNCTION auth.email() IS 'The request''s email claim';
-COMMENT ON FUNCTION auth.claim(text) IS 'One top-level claim of the request, as jsonb';
+-- Switch helpers that are not ours (Supabase's SQL ones) to ours, in place: CREATE OR
+-- REPLACE keeps each function's OID, so policies and views that use it keep working.
+-- The replaced definitions are kept, and use_native_helpers(false) restores them.
+CREATE FUNCTION auth.use_native_helpers(native boolean DEFAULT true) RETURNS text[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+  h record;
+  lib text := (SELECT probin FROM pg_proc WHERE oid = 'auth.login(text)'::regprocedure);
+  done text[] := '{}';
+  fn oid;
+BEGIN
+  IF native THEN
+    FOR h IN SELECT * FROM auth._native_helpers() LOOP
+      fn := to_regprocedure(h.signature);
+      CONTINUE WHEN fn IS NOT NULL AND EXISTS (
+        SELECT 1 FROM pg_proc WHERE oid = fn AND probin = lib AND prosrc = h.symbol);
+      IF fn IS NOT NULL THEN
+        INSERT INTO auth.sae_replaced_helpers VALUES (h.signature, pg_get_functiondef(fn))
+        ON CONFLICT (signature) DO NOTHING;
+      END IF;
+      EXECUTE format('CREATE OR REPLACE FUNCTION %s AS %L, %L', h.decl, lib, h.symbol);
+      done := done || h.signature;
+    END LOOP;
+  ELSE
+    FOR h IN SELECT * FROM auth.sae_replaced_helpers ORDER BY signature LOOP
+      EXECUTE h.definition;
+      DELETE FROM auth.sae_replaced_helpers WHERE signature = h.signature;
+      done := done || h.signature;
+    END LOOP;
+  END IF;
+  RETURN done;
+END $f$;
+REVOKE EXECUTE ON FUNCTION auth.use_native_helpers(boolean) FROM PUBLIC;
+COMMENT ON FUNCTION auth.use_native_helpers(boolean) IS 'Switch auth.uid/role/email/jwt/sub/claim that are not ours (Supabase''s SQL helpers) to the native ones, in place (true), or back (false)';
 "#,
     name = "auth_context",
 );

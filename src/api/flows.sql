@@ -36,18 +36,19 @@ CREATE TABLE auth.sae_flow_refresh_tokens (
 CREATE INDEX sae_flow_refresh_tokens_session ON auth.sae_flow_refresh_tokens (session_id);
 
 REVOKE ALL ON auth.sae_flow_codes, auth.sae_flow_sessions, auth.sae_flow_refresh_tokens FROM PUBLIC;
--- Default privileges of schema auth (Supabase grants on new tables there) must not apply.
+-- Default privileges of schema auth (Supabase grants on new tables there) must not reach
+-- any table of ours.
 DO $$
 DECLARE g record;
 BEGIN
   FOR g IN
-    SELECT DISTINCT c.relname, a.grantee::regrole::text AS grantee
-    FROM pg_class c, aclexplode(c.relacl) a
-    WHERE c.oid IN ('auth.sae_flow_codes'::regclass, 'auth.sae_flow_sessions'::regclass,
-                    'auth.sae_flow_refresh_tokens'::regclass)
-      AND a.grantee <> c.relowner AND a.grantee <> 0
+    SELECT DISTINCT c.oid::regclass::text AS rel, a.grantee::regrole::text AS grantee
+    FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
+    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+    JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'supabase_auth_ext'
+    WHERE a.grantee <> c.relowner AND a.grantee <> 0
   LOOP
-    EXECUTE format('REVOKE ALL ON auth.%I FROM %s', g.relname, g.grantee);
+    EXECUTE format('REVOKE ALL ON %s FROM %s', g.rel, g.grantee);
   END LOOP;
 END $$;
 
