@@ -128,7 +128,8 @@ def test_drop_extension_keeps_supabase_helpers_and_policies(supa):
 
 def test_only_superusers_switch(supa):
     with connect(supa) as c:
-        c.execute("create role sae_nobody login")
+        c.execute("do $$ begin if not exists (select 1 from pg_roles where rolname = 'sae_nobody') "
+                  "then create role sae_nobody login; end if; end $$")
     with connect(supa, user="sae_nobody") as n:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             n.execute("select auth.use_native_helpers()")
