@@ -29,7 +29,6 @@ pub fn jsonb_key(key: &JsonbKey) -> auth_core::Result<Rc<KeySet>> {
 }
 
 /// (hits, misses, entries, bytes) of this backend's key cache.
-#[cfg_attr(not(any(test, feature = "pg_test")), allow(dead_code))] // for auth.stats()
 pub fn stats() -> (u64, u64, usize, usize) {
     CACHE.with_borrow(|c| (c.hits, c.misses, c.len(), c.bytes()))
 }

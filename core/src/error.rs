@@ -21,6 +21,24 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the contract's order.
+    pub const ALL: [Reason; 14] = [
+        Reason::Malformed,
+        Reason::BadSignature,
+        Reason::AlgNone,
+        Reason::AlgNotAllowed,
+        Reason::UnsupportedAlg,
+        Reason::UnknownKid,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::BadAudience,
+        Reason::BadIssuer,
+        Reason::MissingClaim,
+        Reason::BadClaimType,
+        Reason::CritUnsupported,
+        Reason::TooLarge,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Malformed => "malformed",

@@ -44,11 +44,7 @@ pub fn seal(secret: &str, data: &[u8]) -> Vec<u8> {
     getrandom::fill(&mut nonce).expect("the OS CSPRNG is available");
     let mut out = data.to_vec();
     key(secret)
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::empty(),
-            &mut out,
-        )
+        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut out)
         .expect("a pair is far below the AEAD's size limit");
     [nonce.as_slice(), &out].concat()
 }

@@ -79,7 +79,12 @@ pub fn verify(token: &str, secret: &[u8], algorithm: &str, now: f64) -> Result<V
     let header = json_text(h, "header")?;
     let payload = json_text(p, "payload")?;
     let signed = b64::decode(s).is_some_and(|sig| {
-        hmac_verify(alg, secret, token[..h.len() + 1 + p.len()].as_bytes(), &sig)
+        hmac_verify(
+            alg,
+            secret,
+            &token.as_bytes()[..h.len() + 1 + p.len()],
+            &sig,
+        )
     });
     let header_alg = object(header.as_bytes(), "header")?
         .get("alg")
@@ -123,26 +128,61 @@ mod tests {
              eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiYWRtaW4iOnRydWV9.\
              TJVA95OrM7E2cBab30RMHrHDcEfxjoYZgeFONFh7HgQ"
         );
-        assert!(matches!(sign("{}", b"k", "RS256"), Err(AuthError::InvalidOption(_))));
-        assert!(matches!(sign("{}", b"k", "hs256"), Err(AuthError::InvalidOption(_))));
+        assert!(matches!(
+            sign("{}", b"k", "RS256"),
+            Err(AuthError::InvalidOption(_))
+        ));
+        assert!(matches!(
+            sign("{}", b"k", "hs256"),
+            Err(AuthError::InvalidOption(_))
+        ));
     }
 
     #[test]
     fn verify_answers_like_pgjwt() {
-        let ok = sign(r#"{"sub":"a", "nbf": 1600000000, "exp": 1800000000}"#, b"k", "HS384").unwrap();
+        let ok = sign(
+            r#"{"sub":"a", "nbf": 1600000000, "exp": 1800000000}"#,
+            b"k",
+            "HS384",
+        )
+        .unwrap();
         let v = verify(&ok, b"k", "HS384", NOW).unwrap();
         assert!(v.valid);
         assert_eq!(v.header, r#"{"alg":"HS384","typ":"JWT"}"#);
-        assert_eq!(v.payload, r#"{"sub":"a", "nbf": 1600000000, "exp": 1800000000}"#);
-        assert!(!verify(&ok, b"other", "HS384", NOW).unwrap().valid, "wrong secret");
-        assert!(!verify(&ok, b"k", "HS256", NOW).unwrap().valid, "other algorithm");
-        assert!(!verify(&ok, b"k", "HS384", 1_800_000_000.0).unwrap().valid, "exp is exclusive");
-        assert!(verify(&ok, b"k", "HS384", 1_600_000_000.0).unwrap().valid, "nbf is inclusive");
-        assert!(!verify(&ok, b"k", "HS384", 1_599_999_999.0).unwrap().valid, "not yet");
+        assert_eq!(
+            v.payload,
+            r#"{"sub":"a", "nbf": 1600000000, "exp": 1800000000}"#
+        );
+        assert!(
+            !verify(&ok, b"other", "HS384", NOW).unwrap().valid,
+            "wrong secret"
+        );
+        assert!(
+            !verify(&ok, b"k", "HS256", NOW).unwrap().valid,
+            "other algorithm"
+        );
+        assert!(
+            !verify(&ok, b"k", "HS384", 1_800_000_000.0).unwrap().valid,
+            "exp is exclusive"
+        );
+        assert!(
+            verify(&ok, b"k", "HS384", 1_600_000_000.0).unwrap().valid,
+            "nbf is inclusive"
+        );
+        assert!(
+            !verify(&ok, b"k", "HS384", 1_599_999_999.0).unwrap().valid,
+            "not yet"
+        );
         let bare = sign("{}", b"k", "HS512").unwrap();
-        assert!(verify(&bare, b"k", "HS512", NOW).unwrap().valid, "no bounds");
+        assert!(
+            verify(&bare, b"k", "HS512", NOW).unwrap().valid,
+            "no bounds"
+        );
         let odd = sign(r#"{"exp":"soon"}"#, b"k", "HS256").unwrap();
-        assert!(!verify(&odd, b"k", "HS256", NOW).unwrap().valid, "a non-numeric exp");
+        assert!(
+            !verify(&odd, b"k", "HS256", NOW).unwrap().valid,
+            "a non-numeric exp"
+        );
         let inverted = sign(r#"{"nbf":2,"exp":1}"#, b"k", "HS256").unwrap();
         assert!(!verify(&inverted, b"k", "HS256", 1.5).unwrap().valid);
     }
@@ -150,16 +190,36 @@ mod tests {
     #[test]
     fn tampering_and_garbage() {
         let t = sign(r#"{"role":"user"}"#, b"k", "HS256").unwrap();
-        let forged = t.replacen(&b64::encode(br#"{"role":"user"}"#), &b64::encode(br#"{"role":"admin"}"#), 1);
+        let forged = t.replacen(
+            &b64::encode(br#"{"role":"user"}"#),
+            &b64::encode(br#"{"role":"admin"}"#),
+            1,
+        );
         assert!(!verify(&forged, b"k", "HS256", NOW).unwrap().valid);
-        let none = format!("{}.{}.", b64::encode(br#"{"alg":"none"}"#), b64::encode(b"{}"));
+        let none = format!(
+            "{}.{}.",
+            b64::encode(br#"{"alg":"none"}"#),
+            b64::encode(b"{}")
+        );
         assert!(!verify(&none, b"k", "HS256", NOW).unwrap().valid);
         let bad_sig = format!("{}.!!", &t[..t.rfind('.').unwrap()]);
         assert!(!verify(&bad_sig, b"k", "HS256", NOW).unwrap().valid);
         for garbage in ["", "a.b", "a.b.c.d", "e30.bm90IGpzb24.x", "!.e30.x"] {
             let e = verify(garbage, b"k", "HS256", NOW).err().unwrap();
-            assert!(matches!(e, AuthError::Token { reason: Reason::Malformed, .. }), "{garbage}");
+            assert!(
+                matches!(
+                    e,
+                    AuthError::Token {
+                        reason: Reason::Malformed,
+                        ..
+                    }
+                ),
+                "{garbage}"
+            );
         }
-        assert!(matches!(verify(&t, b"k", "none", NOW), Err(AuthError::InvalidOption(_))));
+        assert!(matches!(
+            verify(&t, b"k", "none", NOW),
+            Err(AuthError::InvalidOption(_))
+        ));
     }
 }

@@ -30,6 +30,11 @@ unsafe extern "C-unwind" fn on_xact_event(_event: pg_sys::XactEvent::Type, _arg:
     GENERATION.fetch_add(1, Relaxed);
 }
 
+/// The current generation (auth.whoami compares it with the one auth.login left).
+pub fn generation() -> u64 {
+    GENERATION.load(Relaxed)
+}
+
 pub fn init() {
     gucs::init(on_setting_change);
     unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };

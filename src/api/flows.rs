@@ -165,8 +165,4 @@ pub extern "C-unwind" fn sae_flow_commit_main(_arg: pg_sys::Datum) {
     });
 }
 
-extension_sql_file!(
-    "flows.sql",
-    name = "auth_flows",
-    requires = ["auth_login"],
-);
+extension_sql_file!("flows.sql", name = "auth_flows", requires = ["auth_login"],);

@@ -23,7 +23,9 @@ fn verify_with<R>(
     let keys = keys?;
     let opts = VerifyOptions::from_json(&options.0)?;
     let leeway = f64::from(gucs::JWT_LEEWAY.get());
-    jwt::verify_with(token, &keys, &opts, now(), leeway, finish)
+    let r = jwt::verify_with(token, &keys, &opts, now(), leeway, finish);
+    super::debug::record(&r);
+    r
 }
 
 /// Verify and return the claims as jsonb.

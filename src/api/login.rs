@@ -94,6 +94,7 @@ fn grant(token: Option<&str>) -> Result<auth_core::Result<Grant>, ErrorReport> {
         leeway,
         |tree, text| with_role(tree, text, path.role_of(tree, anon)?),
     );
+    super::debug::record(&r);
     Ok(r.and_then(|g| g))
 }
 
@@ -204,6 +205,7 @@ fn login_with(token: Option<&str>) -> Result<JsonbOut, ErrorReport> {
     // PostgreSQL checks membership (permission denied to set role: 42501) and existence.
     set_local("role", &g.role);
     set_claims(&g.claims);
+    super::debug::mark_login();
     Ok(g.jsonb)
 }
 

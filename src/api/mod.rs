@@ -1,7 +1,8 @@
 //! The SQL surface: thin functions over auth_core, grouped by contract section.
 pub mod context;
-pub mod jwt;
+pub mod debug;
 pub mod flows;
+pub mod jwt;
 pub mod login;
 pub mod pgjwt;
 pub mod pkce;

@@ -19,7 +19,14 @@ fn pgjwt_verify(
     secret: &str,
     algorithm: &str,
 ) -> Result<
-    TableIterator<'static, (name!(header, String), name!(payload, String), name!(valid, bool))>,
+    TableIterator<
+        'static,
+        (
+            name!(header, String),
+            name!(payload, String),
+            name!(valid, bool),
+        ),
+    >,
     ErrorReport,
 > {
     // TimestampTz: microseconds since 2000-01-01 UTC

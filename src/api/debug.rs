@@ -1,0 +1,154 @@
+//! auth.whoami() and auth.stats(): what this backend's request context is, and what its
+//! verifications and key cache have done. Per backend, nothing shared, nothing persisted.
+use crate::gucs;
+use crate::jsonb::{jsonb_in, JsonbOut};
+use auth_core::json::quote;
+use auth_core::jsonb::Node;
+use auth_core::{AuthError, Reason};
+use pgrx::prelude::*;
+use std::cell::Cell;
+
+thread_local! {
+    static VERIFIED: Cell<u64> = const { Cell::new(0) };
+    static REJECTED: [Cell<u64>; 14] = const { [const { Cell::new(0) }; 14] };
+    /// The request-context generation right after auth.login set the claims.
+    static LOGIN_MARK: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Count one verification by outcome (jwt_verify, jwt_is_valid, auth.login, ...).
+pub fn record<T>(r: &auth_core::Result<T>) {
+    match r {
+        Ok(_) => VERIFIED.with(|v| v.set(v.get() + 1)),
+        Err(AuthError::Token { reason, .. }) => REJECTED.with(|r| {
+            let i = Reason::ALL
+                .iter()
+                .position(|x| x == reason)
+                .expect("listed");
+            r[i].set(r[i].get() + 1)
+        }),
+        Err(_) => {} // a bad key or option: no verification happened
+    }
+}
+
+/// auth.login has just set the claims.
+pub fn mark_login() {
+    LOGIN_MARK.with(|m| m.set(Some(super::context::generation())));
+}
+
+fn text(s: Option<&str>) -> String {
+    s.map_or("null".into(), quote)
+}
+
+/// Why auth.uid() is NULL, following its own rules; None when it is not.
+fn uid_null_because() -> Option<&'static str> {
+    if let Some(sub) = gucs::value(&gucs::CLAIM_SUB) {
+        let ok = sub.to_str().ok().and_then(auth_core::uuid::parse).is_some();
+        return (!ok).then_some("request.jwt.claim.sub (legacy, read first) is not a uuid");
+    }
+    let Some(claims) = gucs::value(&gucs::CLAIMS) else {
+        return Some("request.jwt.claims is not set: no auth.login in this transaction, no PostgREST request");
+    };
+    let bytes = claims.to_bytes();
+    let tree = auth_core::json::prescan(bytes)
+        .ok()
+        .and_then(|_| auth_core::jsonb::parse(bytes));
+    match tree {
+        None => Some("request.jwt.claims is not valid JSON (auth.uid() raises 22P02)"),
+        Some(Node::Obj(_)) => match tree.as_ref().and_then(|t| t.get("sub")) {
+            None | Some(Node::Null) => Some("the claims have no sub"),
+            Some(Node::Str(_)) => {
+                let sub = tree
+                    .as_ref()
+                    .and_then(|t| t.get("sub"))
+                    .and_then(Node::as_str);
+                sub.and_then(auth_core::uuid::parse)
+                    .is_none()
+                    .then_some("sub is not a uuid (auth.sub() has it as text)")
+            }
+            Some(_) => Some("sub is not a string"),
+        },
+        Some(_) => Some("request.jwt.claims is not a JSON object"),
+    }
+}
+
+/// The role, where the claims came from, and why auth.uid() is NULL when it is.
+#[pg_extern(sql = false)]
+fn whoami() -> JsonbOut {
+    let (current, session) = unsafe {
+        let name = |oid| std::ffi::CStr::from_ptr(pg_sys::GetUserNameFromId(oid, true));
+        (
+            name(pg_sys::GetUserId()).to_string_lossy().into_owned(),
+            name(pg_sys::GetSessionUserId())
+                .to_string_lossy()
+                .into_owned(),
+        )
+    };
+    let claims_from = if gucs::value(&gucs::CLAIM_LEGACY).is_some() {
+        Some("request.jwt.claim")
+    } else if gucs::value(&gucs::CLAIMS).is_some() {
+        Some("request.jwt.claims")
+    } else {
+        None
+    };
+    let legacy: Vec<String> = [
+        ("request.jwt.claim.sub", &gucs::CLAIM_SUB),
+        ("request.jwt.claim.role", &gucs::CLAIM_ROLE),
+        ("request.jwt.claim.email", &gucs::CLAIM_EMAIL),
+    ]
+    .iter()
+    .filter(|(_, s)| gucs::value(s).is_some())
+    .map(|(n, _)| quote(n))
+    .collect();
+    let by_login = LOGIN_MARK.with(Cell::get) == Some(super::context::generation());
+    let set_by = if by_login {
+        Some("auth.login")
+    } else if claims_from.is_some() || !legacy.is_empty() {
+        Some("a setting (set_config or SET: PostgREST, or the application)")
+    } else {
+        None
+    };
+    let json = format!(
+        "{{\"current_user\":{},\"session_user\":{},\"claims_from\":{},\"set_by\":{},\
+         \"legacy_settings\":[{}],\"uid_null_because\":{}}}",
+        quote(&current),
+        quote(&session),
+        text(claims_from),
+        text(set_by),
+        legacy.join(","),
+        text(uid_null_because())
+    );
+    JsonbOut(jsonb_in(&json))
+}
+
+/// This backend's counters: verifications by outcome and reason, and the key cache.
+#[pg_extern(sql = false)]
+fn stats() -> JsonbOut {
+    let rejected: Vec<String> = REJECTED.with(|r| {
+        Reason::ALL
+            .iter()
+            .zip(r)
+            .map(|(reason, n)| format!("{}:{}", quote(reason.as_str()), n.get()))
+            .collect()
+    });
+    let (hits, misses, keys, bytes) = crate::keycache::stats();
+    let json = format!(
+        "{{\"verified\":{},\"rejected\":{{{}}},\"key_cache\":{{\"hits\":{hits},\"misses\":{misses},\
+         \"keys\":{keys},\"bytes\":{bytes}}}}}",
+        VERIFIED.with(Cell::get),
+        rejected.join(",")
+    );
+    JsonbOut(jsonb_in(&json))
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION auth.whoami() RETURNS jsonb LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'whoami_wrapper';
+CREATE FUNCTION auth.stats() RETURNS jsonb LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'stats_wrapper';
+COMMENT ON FUNCTION auth.whoami() IS 'The current role, where the request claims came from, and why auth.uid() is NULL when it is';
+COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, key cache hits and misses';
+"#,
+    name = "auth_debug",
+    requires = ["auth_context"],
+);
