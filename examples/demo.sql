@@ -61,3 +61,21 @@ SELECT pkce_challenge(:'verifier') AS challenge \gset
 SELECT length(:'verifier') AS verifier_length, :'challenge' AS challenge,
        pkce_verify(:'verifier', :'challenge') AS right_verifier_accepted,
        pkce_verify(pkce_verifier(), :'challenge') AS wrong_verifier_accepted;
+
+\echo '== 8. a public client logs in with no auth server: PKCE code exchange, then refresh'
+\c - postgres
+-- the app's privileged step, after it checked alice's password: a code bound to the challenge
+SELECT auth.pkce_begin(:'alice', :'challenge') AS code \gset
+\c - authenticator
+SELECT auth.pkce_exchange(:'code', :'verifier') AS session \gset
+SELECT (:'session'::jsonb) - 'access_token' - 'refresh_token' AS session_without_tokens;
+BEGIN;
+SELECT auth.login(:'session'::jsonb ->> 'access_token') ->> 'sub' AS logged_in_as;
+SELECT current_user, auth.uid(), count(*) AS rows_visible FROM todos;
+COMMIT;
+SELECT auth.refresh(:'session'::jsonb ->> 'refresh_token') AS refreshed \gset
+SELECT :'refreshed'::jsonb ->> 'refresh_token' <> :'session'::jsonb ->> 'refresh_token' AS refresh_token_rotated,
+       (:'refreshed'::jsonb ->> 'session_id') = (:'session'::jsonb ->> 'session_id') AS same_session;
+\echo 'the code is single use (expect ERROR: invalid auth code: unknown):'
+\set ON_ERROR_STOP off
+SELECT auth.pkce_exchange(:'code', :'verifier');

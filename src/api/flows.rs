@@ -66,7 +66,9 @@ fn flow_claims(token: Option<&str>) -> Result<Option<JsonbOut>, ErrorReport> {
     })?;
     let keys = configured_keys()?;
     let leeway = f64::from(gucs::JWT_LEEWAY.get());
-    match jwt::verify_with(token, &keys, &login_options(), now(), leeway, to_jsonb) {
+    let r = jwt::verify_with(token, &keys, &login_options(), now(), leeway, to_jsonb);
+    super::debug::record(&r);
+    match r {
         Err(AuthError::Token {
             reason: Reason::Expired,
             ..
