@@ -123,6 +123,27 @@ def pgbench(script, clients, seconds, variables):
     return tps, latency
 
 
+def write_scripts(workdir, scripts, prefix=""):
+    """pgbench script files for {name: body}; returns {name: path}."""
+    paths = {}
+    for name, body in scripts.items():
+        paths[name] = os.path.join(workdir, f"{prefix}{name}.sql")
+        with open(paths[name], "w") as f:
+            f.write(body)
+    return paths
+
+
+def best_pgbench(paths, clients, seconds, variables):
+    """{name: (tps, latency)} of the fastest of 2 runs per script, the scripts alternating."""
+    fastest = {}
+    for _ in range(2):
+        for name, path in paths.items():
+            tps, lat = pgbench(path, clients, seconds, variables)
+            if name not in fastest or lat < fastest[name][1]:
+                fastest[name] = (tps, lat)
+    return fastest
+
+
 def prepare():
     conn.execute("set max_parallel_workers_per_gather = 0")
     conn.execute("drop table if exists toks, rls_rows, pkce_pairs")
@@ -295,11 +316,7 @@ def main():
                       "SELECT count(*) FROM login_items;\nCOMMIT;\n",
         "login": "BEGIN;\nSELECT auth.login(:token);\nSELECT count(*) FROM login_items;\nCOMMIT;\n",
     }
-    paths = {}
-    for name, body in scripts.items():
-        paths[name] = os.path.join(workdir, f"{name}.sql")
-        with open(paths[name], "w") as f:
-            f.write(body)
+    paths = write_scripts(workdir, scripts)
     seconds = int(os.environ.get("BENCH_PGBENCH_SECONDS", "8"))
     out.append("### auth.login per transaction (pgbench -M prepared), against PostgREST's set_config calls\n")
     out.append("Each transaction: BEGIN; the role and claims step; `SELECT count(*)` over a 100-row RLS table "
@@ -315,12 +332,7 @@ def main():
             assert c.execute("select count(*) from login_items").fetchone()[0] == 10, step
             c.rollback()
     for clients in (1, 2):
-        fastest = {}
-        for _ in range(2):
-            for name in scripts:
-                tps, lat = pgbench(paths[name], clients, seconds, variables)
-                if name not in fastest or lat < fastest[name][1]:
-                    fastest[name] = (tps, lat)
+        fastest = best_pgbench(paths, clients, seconds, variables)
         (bt, bl), (lt, ll) = fastest["set_config"], fastest["login"]
         out.append(f"| {clients} | {bt:.0f} | {bl:.3f} | {lt:.0f} | {ll:.3f} | {ll / bl:.2f}x |")
     out.append("\n`auth.login` verifies the HS256 token, checks the role, switches role and sets the claims; "
@@ -353,11 +365,7 @@ def flows(workdir, seconds):
         "begin": "SELECT auth.pkce_begin(:sub, :challenge);\n",
         "exchange": "SELECT auth.pkce_exchange(auth.pkce_begin(:sub, :challenge), :verifier);\n",
     }
-    paths = {}
-    for name, body in scripts.items():
-        paths[name] = os.path.join(workdir, f"flow_{name}.sql")
-        with open(paths[name], "w") as f:
-            f.write(body)
+    paths = write_scripts(workdir, scripts, "flow_")
     variables = {"sub": U1, "challenge": challenge, "verifier": verifier}
     out = ["### Flows per call (pgbench -M prepared)\n",
            f"As the authenticator (granted pkce_begin), {seconds} s per run, the scripts alternating, "
@@ -368,12 +376,7 @@ def flows(workdir, seconds):
            "| clients | update | refresh | refresh - update | pkce_begin | begin + exchange | exchange alone | refresh tps |",
            "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for clients in (1, 2):
-        fastest = {}
-        for _ in range(2):
-            for name in scripts:
-                tps, lat = pgbench(paths[name], clients, seconds, variables)
-                if name not in fastest or lat < fastest[name][1]:
-                    fastest[name] = (tps, lat)
+        fastest = best_pgbench(paths, clients, seconds, variables)
         lat = {k: v[1] for k, v in fastest.items()}
         out.append(f"| {clients} | {lat['update']:.3f} | {lat['refresh']:.3f} | {lat['refresh'] - lat['update']:.3f} | "
                    f"{lat['begin']:.3f} | {lat['exchange']:.3f} | {lat['exchange'] - lat['begin']:.3f} | "

@@ -95,6 +95,16 @@ BEGIN
     ORDER BY least(revoked_at, not_after) LIMIT 32 FOR UPDATE SKIP LOCKED);
 END $$;
 
+-- The stored hash of a presented code or refresh token; 28000 malformed when it is not one.
+CREATE FUNCTION auth._flow_presented(what text, secret text) RETURNS bytea LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF secret IS NULL OR secret !~ '^[A-Za-z0-9_-]{43}$' THEN
+    PERFORM auth._flow_raise(what, 'malformed', 'it is not 43 base64url characters');
+  END IF;
+  RETURN auth._flow_hash(secret);
+END $$;
+
 CREATE FUNCTION auth._flow_seconds(setting text) RETURNS bigint LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT extract(epoch FROM current_setting(setting)::interval)::bigint $$;
@@ -167,10 +177,7 @@ DECLARE
   lifetime bigint := auth._flow_seconds('auth.session_lifetime');
 BEGIN
   PERFORM auth._flow_guard();
-  IF auth_code IS NULL OR auth_code !~ '^[A-Za-z0-9_-]{43}$' THEN
-    PERFORM auth._flow_raise('auth code', 'malformed', 'an auth code is 43 base64url characters');
-  END IF;
-  h := auth._flow_hash(auth_code);
+  h := auth._flow_presented('auth code', auth_code);
   SELECT * INTO c FROM auth.sae_flow_codes WHERE code_hash = h;
   IF NOT FOUND THEN
     PERFORM auth._flow_raise('auth code', 'unknown',
@@ -208,10 +215,7 @@ DECLARE
   pair text;
 BEGIN
   PERFORM auth._flow_guard();
-  IF refresh_token IS NULL OR refresh_token !~ '^[A-Za-z0-9_-]{43}$' THEN
-    PERFORM auth._flow_raise('refresh token', 'malformed', 'a refresh token is 43 base64url characters');
-  END IF;
-  h := auth._flow_hash(refresh_token);
+  h := auth._flow_presented('refresh token', refresh_token);
   SELECT session_id INTO sid FROM auth.sae_flow_refresh_tokens WHERE token_hash = h;
   IF NOT FOUND THEN
     PERFORM auth._flow_raise('refresh token', 'unknown');
@@ -273,10 +277,7 @@ BEGIN
         DETAIL = 'the access token has no session_id: it was not issued by these flows';
     END IF;
     sid := (c->>'session_id')::uuid;
-    IF refresh_token IS NULL OR refresh_token !~ '^[A-Za-z0-9_-]{43}$' THEN
-      PERFORM auth._flow_raise('refresh token', 'malformed', 'a refresh token is 43 base64url characters');
-    END IF;
-    h := auth._flow_hash(refresh_token);
+    h := auth._flow_presented('refresh token', refresh_token);
     IF NOT EXISTS (SELECT 1 FROM auth.sae_flow_refresh_tokens
                    WHERE token_hash = h AND session_id = sid) THEN
       PERFORM auth._flow_raise('refresh token', 'unknown',
@@ -317,7 +318,7 @@ END $$;
 REVOKE EXECUTE ON FUNCTION auth._flow_guard(), auth._flow_secret(), auth._flow_hash(text),
   auth._flow_seal(text, text), auth._flow_open(text, bytea), auth._flow_claims(text),
   auth._flow_commit(text, text), auth._flow_pkce(text, text, text),
-  auth._flow_raise(text, text, text), auth._flow_cleanup(), auth._flow_seconds(text),
+  auth._flow_raise(text, text, text), auth._flow_presented(text, text), auth._flow_cleanup(), auth._flow_seconds(text),
   auth._flow_session(uuid, text, jsonb, text) FROM PUBLIC;
 -- Issuing codes and revoking are the application's privileged steps; exchanging a code and
 -- refreshing need the secrets themselves, so any role may call them.
