@@ -372,6 +372,42 @@ def test_cleanup_is_bounded_and_done_by_the_functions(admin):
     assert token_rows(admin, s["session_id"]) == 0
 
 
+def test_the_functions_scan_no_table(admin, dbname):
+    """Every lookup of the flows goes through an index (with seq scans disabled, a query
+    that cannot use one still seq-scans, and pg_stat_xact_user_tables counts it). A fresh
+    connection: the view also shows a backend's earlier, not yet flushed counts."""
+    s = login(admin, admin)
+    verifier, challenge = pkce_pair()
+    with connect(dbname) as c:
+        c.execute("set enable_seqscan = off")
+        with c.transaction():
+            code = begin(c, U1, challenge)
+            s2 = one(c, "select auth.pkce_exchange(%s, %s)", (code, verifier))
+            refresh(c, s["refresh_token"])
+            refresh(c, s["refresh_token"])  # the previous token: the current pair
+            one(c, "select auth.resume(%s, %s)", (s2["access_token"], s2["refresh_token"]))
+            c.execute("select auth.revoke_all('nobody')")
+            scans = c.execute("""select relname, seq_scan, idx_scan from pg_stat_xact_user_tables
+                where schemaname = 'auth' and relname like 'sae_flow_%'""").fetchall()
+    assert len(scans) == 3 and all(n == 0 and i > 0 for _, n, i in scans), scans
+
+
+def test_cleanup_reads_only_what_it_deletes(admin, dbname):
+    """Bounded work: with hundreds of live codes and sessions, pkce_begin's cleanup reads
+    a handful of rows, not all of them."""
+    _, challenge = pkce_pair()
+    for _ in range(300):
+        begin(admin, "bulk", challenge)
+    for _ in range(100):
+        login(admin, admin, sub="bulk")
+    with connect(dbname) as c:
+        with c.transaction():
+            begin(c, "bulk", challenge)
+            read = dict(c.execute("""select relname, idx_tup_fetch + seq_tup_read
+                from pg_stat_xact_user_tables where relname in ('sae_flow_codes', 'sae_flow_sessions')""").fetchall())
+    assert read["sae_flow_codes"] < 40 and read["sae_flow_sessions"] < 40, read
+
+
 def test_explain_uses_indexes(admin):
     admin.execute("set enable_seqscan = off")
     for sql in ("select * from auth.sae_flow_codes where code_hash = '\\x00'",
