@@ -48,10 +48,9 @@ fn malformed(detail: &str) -> AuthError {
     AuthError::token(Reason::Malformed, detail)
 }
 
-fn json_text(segment: &str, name: &str) -> Result<String> {
-    let bytes = b64::decode(segment)
+fn segment(text: &str, name: &str) -> Result<String> {
+    let bytes = b64::decode(text)
         .ok_or_else(|| malformed(&format!("the {name} segment is not unpadded base64url")))?;
-    object(&bytes, name)?;
     String::from_utf8(bytes).map_err(|_| malformed(&format!("the {name} is not UTF-8")))
 }
 
@@ -76,8 +75,14 @@ pub fn verify(token: &str, secret: &[u8], algorithm: &str, now: f64) -> Result<V
             "a compact JWS has exactly three dot-separated segments",
         ));
     };
-    let header = json_text(h, "header")?;
-    let payload = json_text(p, "payload")?;
+    let header = segment(h, "header")?;
+    let payload = segment(p, "payload")?;
+    // one parse of each: validates the JSON and gives the members we read
+    let header_alg = object(header.as_bytes(), "header")?
+        .get("alg")
+        .and_then(Node::as_str)
+        .map(str::to_owned);
+    let claims = object(payload.as_bytes(), "payload")?;
     let signed = b64::decode(s).is_some_and(|sig| {
         hmac_verify(
             alg,
@@ -86,11 +91,6 @@ pub fn verify(token: &str, secret: &[u8], algorithm: &str, now: f64) -> Result<V
             &sig,
         )
     });
-    let header_alg = object(header.as_bytes(), "header")?
-        .get("alg")
-        .and_then(Node::as_str)
-        .map(str::to_owned);
-    let claims = object(payload.as_bytes(), "payload")?;
     let in_time = match (bound(&claims, "nbf"), bound(&claims, "exp")) {
         (Some(nbf), Some(exp)) => {
             nbf.is_none_or(|n| n <= now)

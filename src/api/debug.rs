@@ -52,22 +52,20 @@ fn uid_null_because() -> Option<&'static str> {
     let tree = auth_core::json::prescan(bytes)
         .ok()
         .and_then(|_| auth_core::jsonb::parse(bytes));
-    match tree {
-        None => Some("request.jwt.claims is not valid JSON (auth.uid() raises 22P02)"),
-        Some(Node::Obj(_)) => match tree.as_ref().and_then(|t| t.get("sub")) {
-            None | Some(Node::Null) => Some("the claims have no sub"),
-            Some(Node::Str(_)) => {
-                let sub = tree
-                    .as_ref()
-                    .and_then(|t| t.get("sub"))
-                    .and_then(Node::as_str);
-                sub.and_then(auth_core::uuid::parse)
-                    .is_none()
-                    .then_some("sub is not a uuid (auth.sub() has it as text)")
-            }
-            Some(_) => Some("sub is not a string"),
-        },
-        Some(_) => Some("request.jwt.claims is not a JSON object"),
+    let Some(tree) = tree else {
+        return Some("request.jwt.claims is not valid JSON (auth.uid() raises 22P02)");
+    };
+    if !matches!(tree, Node::Obj(_)) {
+        return Some("request.jwt.claims is not a JSON object");
+    }
+    match tree.get("sub") {
+        None | Some(Node::Null) => Some("the claims have no sub"),
+        Some(sub @ Node::Str(_)) => sub
+            .as_str()
+            .and_then(auth_core::uuid::parse)
+            .is_none()
+            .then_some("sub is not a uuid (auth.sub() has it as text)"),
+        Some(_) => Some("sub is not a string"),
     }
 }
 

@@ -88,10 +88,11 @@ enum Commit {
 
 impl Commit {
     fn parse(action: &str, arg: &str) -> Option<Commit> {
-        let hex = |n| arg.len() == n && arg.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
         match action {
-            "burn" if hex(64) && !arg.contains('-') => Some(Commit::Burn),
-            "revoke" if hex(36) => Some(Commit::Revoke),
+            "burn" if arg.len() == 64 && arg.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(Commit::Burn)
+            }
+            "revoke" if auth_core::uuid::parse(arg).is_some() => Some(Commit::Revoke),
             _ => None,
         }
     }

@@ -113,11 +113,24 @@ CREATE FUNCTION auth._flow_seconds(setting text) RETURNS bigint LANGUAGE sql STA
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT extract(epoch FROM current_setting(setting)::interval)::bigint $$;
 
+-- The contract's session object for a pair expiring at `expires_at`, as seen at `now_s`.
+CREATE FUNCTION auth._flow_object(access_token text, expires_at bigint, refresh_token text,
+                                  sid uuid, subject text, now_s bigint)
+RETURNS jsonb LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT jsonb_build_object('access_token', access_token, 'token_type', 'bearer',
+    'expires_in', greatest(0, expires_at - now_s), 'expires_at', expires_at,
+    'refresh_token', refresh_token, 'session_id', sid, 'user', jsonb_build_object('id', subject))
+$$;
+
+CREATE FUNCTION auth._flow_now() RETURNS bigint LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT floor(extract(epoch FROM clock_timestamp()))::bigint $$;
+
 -- A session object for `sid` with a new access token (signed as auth.sign signs).
 CREATE FUNCTION auth._flow_session(sid uuid, subject text, claims jsonb, refresh_token text)
 RETURNS jsonb LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  iat bigint := floor(extract(epoch FROM clock_timestamp()));
+  iat bigint := auth._flow_now();
   exp bigint := iat + auth._flow_seconds('auth.access_token_lifetime');
   aud text := current_setting('auth.jwt_aud');
   iss text := btrim(split_part(current_setting('auth.jwt_iss'), ',', 1));
@@ -126,9 +139,7 @@ DECLARE
 BEGIN
   IF aud <> '' THEN c := c || jsonb_build_object('aud', aud); END IF;
   IF iss <> '' THEN c := c || jsonb_build_object('iss', iss); END IF;
-  RETURN jsonb_build_object('access_token', auth.sign(c), 'token_type', 'bearer',
-    'expires_in', exp - iat, 'expires_at', exp, 'refresh_token', refresh_token,
-    'session_id', sid, 'user', jsonb_build_object('id', subject));
+  RETURN auth._flow_object(auth.sign(c), exp, refresh_token, sid, subject, iat);
 END $$;
 
 CREATE FUNCTION auth.pkce_begin(subject text, challenge text, method text DEFAULT 'S256',
@@ -178,6 +189,7 @@ DECLARE
   c auth.sae_flow_codes;
   sid uuid := gen_random_uuid();
   rt text := auth._flow_secret();
+  rt_hash bytea := auth._flow_hash(rt);
   lifetime bigint := auth._flow_seconds('auth.session_lifetime');
 BEGIN
   PERFORM auth._flow_guard();
@@ -203,8 +215,8 @@ BEGIN
                                       current_hash, rotated_at)
   VALUES (sid, c.subject, c.claims, clock_timestamp(),
           CASE WHEN lifetime > 0 THEN clock_timestamp() + make_interval(secs => lifetime) END,
-          auth._flow_hash(rt), clock_timestamp());
-  INSERT INTO auth.sae_flow_refresh_tokens VALUES (auth._flow_hash(rt), sid, clock_timestamp());
+          rt_hash, clock_timestamp());
+  INSERT INTO auth.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
   RETURN auth._flow_session(sid, c.subject, c.claims, rt);
 END $$;
 
@@ -215,6 +227,7 @@ DECLARE
   sid uuid;
   s auth.sae_flow_sessions;
   rt text;
+  rt_hash bytea;
   out jsonb;
   pair text;
 BEGIN
@@ -235,13 +248,14 @@ BEGIN
     END IF;
     IF s.current_hash = h THEN
       rt := auth._flow_secret();
+      rt_hash := auth._flow_hash(rt);
       out := auth._flow_session(sid, s.subject, s.claims, rt);
       UPDATE auth.sae_flow_sessions
-      SET current_hash = auth._flow_hash(rt), previous_hash = h, rotated_at = clock_timestamp(),
+      SET current_hash = rt_hash, previous_hash = h, rotated_at = clock_timestamp(),
           sealed = auth._flow_seal(refresh_token, out::text)
       WHERE id = sid AND current_hash = h AND revoked_at IS NULL;
       IF FOUND THEN
-        INSERT INTO auth.sae_flow_refresh_tokens VALUES (auth._flow_hash(rt), sid, clock_timestamp());
+        INSERT INTO auth.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
         RETURN out;
       END IF;
       CONTINUE;
@@ -251,8 +265,8 @@ BEGIN
       pair := auth._flow_open(refresh_token, s.sealed);
       IF pair IS NOT NULL THEN
         out := pair::jsonb;
-        RETURN out || jsonb_build_object('expires_in', greatest(0,
-          (out->>'expires_at')::bigint - floor(extract(epoch FROM clock_timestamp()))::bigint));
+        RETURN auth._flow_object(out->>'access_token', (out->>'expires_at')::bigint,
+          out->>'refresh_token', sid, s.subject, auth._flow_now());
       END IF;
     END IF;
     PERFORM auth._flow_commit('revoke', sid::text);
@@ -269,7 +283,7 @@ DECLARE
   sid uuid;
   s auth.sae_flow_sessions;
   h bytea;
-  now_s bigint := floor(extract(epoch FROM clock_timestamp()));
+  now_s bigint := auth._flow_now();
   exp bigint;
 BEGIN
   PERFORM auth._flow_guard();
@@ -291,9 +305,7 @@ BEGIN
     exp := (c->>'exp')::numeric;
     IF s.current_hash = h AND s.revoked_at IS NULL AND coalesce(s.not_after > clock_timestamp(), true)
        AND exp - now_s > auth._flow_seconds('auth.resume_margin') THEN
-      RETURN jsonb_build_object('access_token', access_token, 'token_type', 'bearer',
-        'expires_in', exp - now_s, 'expires_at', exp, 'refresh_token', refresh_token,
-        'session_id', sid, 'user', jsonb_build_object('id', s.subject));
+      RETURN auth._flow_object(access_token, exp, refresh_token, sid, s.subject, now_s);
     END IF;
   END IF;
   RETURN auth.refresh(refresh_token);
@@ -323,7 +335,8 @@ REVOKE EXECUTE ON FUNCTION auth._flow_guard(), auth._flow_secret(), auth._flow_h
   auth._flow_seal(text, text), auth._flow_open(text, bytea), auth._flow_claims(text),
   auth._flow_commit(text, text), auth._flow_pkce(text, text, text),
   auth._flow_raise(text, text, text), auth._flow_presented(text, text), auth._flow_cleanup(), auth._flow_seconds(text),
-  auth._flow_session(uuid, text, jsonb, text) FROM PUBLIC;
+  auth._flow_session(uuid, text, jsonb, text),
+  auth._flow_object(text, bigint, text, uuid, text, bigint), auth._flow_now() FROM PUBLIC;
 -- Issuing codes and revoking are the application's privileged steps; exchanging a code and
 -- refreshing need the secrets themselves, so any role may call them.
 REVOKE EXECUTE ON FUNCTION auth.pkce_begin(text, text, text, jsonb, interval),
