@@ -26,6 +26,24 @@ install_ext() {
   log "building and installing supabase_auth_ext for PostgreSQL $ver"
   (cd "$REPO_ROOT" && cargo pgrx install --release --pg-config "$(pg_config_for "$ver")" \
       --no-default-features --features "pg$ver" >/dev/null)
+  install_release_sql "$ver"
+}
+
+# The extension's version, as in Cargo.toml (pgrx writes it into the control file).
+ext_version() {
+  sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO_ROOT/Cargo.toml" | head -n 1
+}
+
+# Released SQL (sql/, see sql/README.md): every earlier release's install script and every
+# upgrade script go next to the script pgrx generated for this version. This version's own
+# file in sql/ is the snapshot that tests/test_upgrade.py compares with pgrx's output.
+install_release_sql() {
+  local dir current f
+  dir="$("$(pg_config_for "$1")" --sharedir)/extension"
+  current="supabase_auth_ext--$(ext_version).sql"
+  for f in "$REPO_ROOT"/sql/supabase_auth_ext--*.sql; do
+    [ "$(basename "$f")" = "$current" ] || install -m 644 "$f" "$dir/"
+  done
 }
 
 # Start a throwaway cluster of PostgreSQL $1 as the postgres user, listening only on a
