@@ -10,7 +10,14 @@
 -- 1. Schema pgjwt: pgjwt 0.2.0's functions, native (src/api/pgjwt.rs).
 
 DO $$ BEGIN
-  IF to_regnamespace('pgjwt') IS NULL THEN CREATE SCHEMA pgjwt; END IF;
+  IF to_regnamespace('pgjwt') IS NULL THEN
+    CREATE SCHEMA pgjwt;
+  ELSIF EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = 'pgjwt'::regnamespace
+                AND proname IN ('sign', 'verify', 'url_encode', 'url_decode')) THEN
+    RAISE EXCEPTION USING ERRCODE = '42723',
+      MESSAGE = 'schema pgjwt already holds pgjwt''s functions (is the pgjwt extension installed there?)',
+      HINT = 'supabase_auth_ext provides them natively: DROP EXTENSION pgjwt first.';
+  END IF;
 END $$;
 CREATE FUNCTION pgjwt.url_encode(data bytea) RETURNS text LANGUAGE sql IMMUTABLE STRICT
   SET search_path = pg_catalog

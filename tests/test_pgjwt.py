@@ -6,9 +6,10 @@ import hashlib
 import hmac
 import os
 import time
+import uuid
 
 import pytest
-from conftest import b64u, fails, one
+from conftest import b64u, connect, fails, one
 
 ALGS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
@@ -95,3 +96,28 @@ def test_malformed_tokens_raise_28000(db, token):
 def test_other_algorithms_are_refused(db):
     fails(db, "select pgjwt.sign('{}', 'k', 'RS256')", (), "22023", "invalid option: pgjwt signs with")
     fails(db, "select * from pgjwt.verify(%s, 'k', 'none')", (pgjwt_token("{}", "k"),), "22023")
+
+
+def test_a_schema_pgjwt_holding_pgjwt_is_refused_clearly():
+    """pgjwt itself installed in schema pgjwt: CREATE EXTENSION stops with 42723 and says
+    why, and leaves nothing behind. An empty schema pgjwt is used as it is."""
+    name = "t_pgjwt_clash_" + uuid.uuid4().hex[:6]
+    with connect("postgres") as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with connect(name) as c:
+            c.execute("CREATE SCHEMA pgjwt")
+            c.execute("CREATE FUNCTION pgjwt.sign(payload json, secret text, algorithm text "
+                      "DEFAULT 'HS256') RETURNS text LANGUAGE sql AS $$ SELECT 'theirs' $$")
+            err = fails(c, "CREATE EXTENSION supabase_auth_ext", sqlstate="42723",
+                        prefix="schema pgjwt already holds pgjwt's functions")
+            assert "DROP EXTENSION pgjwt" in err.diag.message_hint
+            assert one(c, "SELECT count(*) FROM pg_extension "
+                          "WHERE extname = 'supabase_auth_ext'") == 0
+            assert one(c, "SELECT to_regprocedure('auth.uid()')") is None
+            c.execute("DROP FUNCTION pgjwt.sign(json, text, text)")
+            c.execute("CREATE EXTENSION supabase_auth_ext")
+            assert one(c, "SELECT pgjwt.sign('{}', 'k')").count(".") == 2
+    finally:
+        with connect("postgres") as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
