@@ -102,7 +102,8 @@ CREATE FUNCTION auth.stats() RETURNS jsonb LANGUAGE c VOLATILE
 COMMENT ON FUNCTION auth.whoami() IS 'The current role, where the request claims came from, and why auth.uid() is NULL when it is';
 COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, key cache hits and misses';
 
--- 4. Section 4: database-side flows (src/api/flows.sql). Storage is the extension's own, in schema auth under
+-- 4. Database-side flows (src/api/flows.sql).
+-- Section 4: database-side flows. Storage is the extension's own, in schema auth under
 -- names Supabase Auth does not use (it has users, sessions, refresh_tokens, flow_state),
 -- granted to nobody and reached only through the SECURITY DEFINER functions below, each
 -- with a fixed search_path. Codes and refresh tokens are stored only as SHA-256 hashes.
@@ -174,8 +175,12 @@ CREATE FUNCTION auth._flow_commit(action text, arg text) RETURNS boolean LANGUAG
 CREATE FUNCTION auth._flow_pkce(verifier text, challenge text, method text) RETURNS boolean
   LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'pkce_verify_wrapper';
 
+-- The helpers below (auth._flow_raise to auth._flow_session) run only inside the SECURITY
+-- DEFINER entry points, under their fixed search_path; PUBLIC may not execute them. They
+-- carry no SET of their own: that lets the SQL ones be inlined and spares a GUC save and
+-- restore per call, about 50 us of a 0.4 ms refresh (pgbench).
 CREATE FUNCTION auth._flow_raise(what text, reason text, detail text DEFAULT NULL)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   code text := CASE what WHEN 'option' THEN '22023' ELSE '28000' END;
 BEGIN
@@ -189,8 +194,7 @@ END $$;
 -- Expired codes, and sessions that ended a day ago (their tokens cascade): a few per call.
 -- (The cut-offs are variables: a volatile clock_timestamp() in the condition would rule
 -- out the indexes and scan every row.)
-CREATE FUNCTION auth._flow_cleanup() RETURNS void LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION auth._flow_cleanup() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   now_ts timestamptz := clock_timestamp();
   ended_before timestamptz := now_ts - interval '1 day';
@@ -204,8 +208,7 @@ BEGIN
 END $$;
 
 -- The stored hash of a presented code or refresh token; 28000 malformed when it is not one.
-CREATE FUNCTION auth._flow_presented(what text, secret text) RETURNS bytea LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION auth._flow_presented(what text, secret text) RETURNS bytea LANGUAGE plpgsql AS $$
 BEGIN
   IF secret IS NULL OR secret !~ '^[A-Za-z0-9_-]{43}$' THEN
     PERFORM auth._flow_raise(what, 'malformed', 'it is not 43 base64url characters');
@@ -214,25 +217,23 @@ BEGIN
 END $$;
 
 CREATE FUNCTION auth._flow_seconds(setting text) RETURNS bigint LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$ SELECT extract(epoch FROM current_setting(setting)::interval)::bigint $$;
 
 -- The contract's session object for a pair expiring at `expires_at`, as seen at `now_s`.
 CREATE FUNCTION auth._flow_object(access_token text, expires_at bigint, refresh_token text,
                                   sid uuid, subject text, now_s bigint)
-RETURNS jsonb LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
   SELECT jsonb_build_object('access_token', access_token, 'token_type', 'bearer',
     'expires_in', greatest(0, expires_at - now_s), 'expires_at', expires_at,
     'refresh_token', refresh_token, 'session_id', sid, 'user', jsonb_build_object('id', subject))
 $$;
 
 CREATE FUNCTION auth._flow_now() RETURNS bigint LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$ SELECT floor(extract(epoch FROM clock_timestamp()))::bigint $$;
 
 -- A session object for `sid` with a new access token (signed as auth.sign signs).
 CREATE FUNCTION auth._flow_session(sid uuid, subject text, claims jsonb, refresh_token text)
-RETURNS jsonb LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   iat bigint := auth._flow_now();
   exp bigint := iat + auth._flow_seconds('auth.access_token_lifetime');

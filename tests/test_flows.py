@@ -332,6 +332,12 @@ def test_storage_is_granted_to_nobody(admin, app):
                  "auth.revoke_all('u')", "auth._flow_secret()", "auth._flow_commit('revoke', gen_random_uuid()::text)",
                  "auth._flow_seal('a', 'b')"):
         fails(app, f"select {call}", (), "42501")
+    # no helper is PUBLIC's: they run only inside the entry points, under their search_path
+    open_helpers = [r[0] for r in admin.execute("""select p.oid::regprocedure::text from pg_proc p
+        where p.pronamespace = 'auth'::regnamespace and left(p.proname, 6) = '_flow_'
+        and has_function_privilege('public', p.oid, 'execute')""")]
+    assert open_helpers == [] and one(admin, """select count(*) from pg_proc
+        where pronamespace = 'auth'::regnamespace and left(proname, 6) = '_flow_'""") == 15
     # every entry point is SECURITY DEFINER with a fixed search_path
     rows = admin.execute("""select p.proname, p.prosecdef, p.proconfig from pg_proc p
         where p.pronamespace = 'auth'::regnamespace and p.proname in
