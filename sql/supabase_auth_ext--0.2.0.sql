@@ -232,6 +232,8 @@ CREATE FUNCTION auth._flow_open(secret text, sealed bytea) RETURNS text LANGUAGE
   AS 'MODULE_PATHNAME', 'flow_open_wrapper';
 CREATE FUNCTION auth._flow_claims(token text) RETURNS jsonb LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'flow_claims_wrapper';
+CREATE FUNCTION auth._flow_issuer() RETURNS text LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'flow_issuer_wrapper';
 CREATE FUNCTION auth._flow_commit(action text, arg text) RETURNS boolean LANGUAGE c VOLATILE STRICT
   AS 'MODULE_PATHNAME', 'flow_commit_wrapper';
 CREATE FUNCTION auth._flow_pkce(verifier text, challenge text, method text) RETURNS boolean
@@ -300,12 +302,12 @@ DECLARE
   iat bigint := auth._flow_now();
   exp bigint := iat + auth._flow_seconds('auth.access_token_lifetime');
   aud text := current_setting('auth.jwt_aud');
-  iss text := btrim(split_part(current_setting('auth.jwt_iss'), ',', 1));
+  iss text := auth._flow_issuer();
   c jsonb := jsonb_build_object('role', 'authenticated') || claims
     || jsonb_build_object('sub', subject, 'session_id', sid, 'iat', iat, 'exp', exp);
 BEGIN
   IF aud <> '' THEN c := c || jsonb_build_object('aud', aud); END IF;
-  IF iss <> '' THEN c := c || jsonb_build_object('iss', iss); END IF;
+  IF iss IS NOT NULL THEN c := c || jsonb_build_object('iss', iss); END IF;
   RETURN auth._flow_object(auth.sign(c), exp, refresh_token, sid, subject, iat);
 END $$;
 
@@ -500,7 +502,7 @@ END $$;
 
 REVOKE EXECUTE ON FUNCTION auth._flow_guard(), auth._flow_secret(), auth._flow_hash(text),
   auth._flow_seal(text, text), auth._flow_open(text, bytea), auth._flow_claims(text),
-  auth._flow_commit(text, text), auth._flow_pkce(text, text, text),
+  auth._flow_issuer(), auth._flow_commit(text, text), auth._flow_pkce(text, text, text),
   auth._flow_raise(text, text, text), auth._flow_presented(text, text), auth._flow_cleanup(), auth._flow_seconds(text),
   auth._flow_session(uuid, text, jsonb, text),
   auth._flow_object(text, bigint, text, uuid, text, bigint), auth._flow_now() FROM PUBLIC;
@@ -544,6 +546,12 @@ COMMENT ON FUNCTION auth.revoke_all(text) IS 'End every live flow session of a s
 /* <begin connected objects> */
 -- src/api/flows.rs
 -- supabase_auth_ext::api::flows::flow_hash
+-- Skipped due to `#[pgrx(sql = false)]`
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/api/flows.rs
+-- supabase_auth_ext::api::flows::flow_issuer
 -- Skipped due to `#[pgrx(sql = false)]`
 /* </end connected objects> */
 

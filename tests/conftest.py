@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import hmac
 import json
-import os
+import secrets
 import time
 import uuid
 
@@ -60,6 +60,12 @@ def fails(conn, sql, params=(), sqlstate=None, prefix=None):
 # An independent HS* signer (Python's hmac), to check our tokens against and ours against it.
 def b64u(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def pkce_pair():
+    """A fresh RFC 7636 verifier and its S256 challenge, computed here (not by us)."""
+    verifier = secrets.token_urlsafe(48)
+    return verifier, b64u(hashlib.sha256(verifier.encode()).digest())
 
 
 def b64u_decode(text: str) -> bytes:

@@ -2,7 +2,6 @@
 import json
 import uuid
 
-import psycopg
 import pytest
 from conftest import connect, fails, one
 

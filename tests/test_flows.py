@@ -1,7 +1,6 @@
 """Contract section 4: PKCE code exchange, sessions, refresh-token rotation with reuse
 detection, under concurrency. The application's privileged step (auth.pkce_begin) runs as a
 superuser; the public client's steps (exchange, refresh, resume) run as the authenticator."""
-import base64
 import hashlib
 import secrets
 import threading
@@ -10,7 +9,8 @@ import uuid
 
 import psycopg
 import pytest
-from conftest import (AUTHN, ISS, SECRET, configure_login, connect, fails, one, py_verify)
+from conftest import (AUTHN, ISS, SECRET, configure_login, connect, fails, one, pkce_pair,
+                      py_verify)
 
 U1, U2 = str(uuid.uuid4()), str(uuid.uuid4())
 ITEMS = f"""
@@ -42,12 +42,6 @@ def app(dbname):
         yield c
 
 
-def pkce_pair():
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    return verifier, challenge.rstrip(b"=").decode()
-
-
 def begin(admin, sub, challenge, method="S256", claims="{}", ttl="5 minutes"):
     return one(admin, "select auth.pkce_begin(%s, %s, %s, %s, %s)",
                (sub, challenge, method, claims, ttl))
@@ -75,6 +69,19 @@ def rows_as(conn, access_token):
 def token_rows(conn, session_id):
     return one(conn, "select count(*) from auth.sae_flow_refresh_tokens where session_id = %s",
                (session_id,))
+
+
+def test_flow_tokens_carry_the_issuer_api_keys_carry(admin):
+    """The flows and auth.issue_api_key take the same issuer from auth.jwt_iss: its first
+    non-empty entry, so that auth.login accepts the flows' tokens."""
+    admin.execute("set auth.jwt_iss = %s" % psycopg.sql.quote(f" , {ISS} ,supabase"))
+    s = login(admin, admin)
+    assert py_verify(s["access_token"], SECRET.encode())["iss"] == ISS
+    key = one(admin, "select auth.issue_api_key('anon')")
+    assert py_verify(key, SECRET.encode())["iss"] == ISS
+    assert rows_as(admin, s["access_token"]) == (("authenticated", U1), ["u1-a", "u1-b"])
+    admin.execute("set auth.jwt_iss = ''")
+    assert "iss" not in py_verify(login(admin, admin)["access_token"], SECRET.encode())
 
 
 def test_full_public_client_login(admin, app):
@@ -337,7 +344,7 @@ def test_storage_is_granted_to_nobody(admin, app):
         where p.pronamespace = 'auth'::regnamespace and left(p.proname, 6) = '_flow_'
         and has_function_privilege('public', p.oid, 'execute')""")]
     assert open_helpers == [] and one(admin, """select count(*) from pg_proc
-        where pronamespace = 'auth'::regnamespace and left(proname, 6) = '_flow_'""") == 15
+        where pronamespace = 'auth'::regnamespace and left(proname, 6) = '_flow_'""") == 16
     # every entry point is SECURITY DEFINER with a fixed search_path
     rows = admin.execute("""select p.proname, p.prosecdef, p.proconfig from pg_proc p
         where p.pronamespace = 'auth'::regnamespace and p.proname in

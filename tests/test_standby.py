@@ -9,7 +9,7 @@ import uuid
 
 import psycopg
 import pytest
-from conftest import AUTHN, SECRET, configure_login, connect, fails, one, py_sign, user_token
+from conftest import AUTHN, SECRET, configure_login, connect, fails, one, user_token
 from test_flows import login as flow_login
 
 U1 = str(uuid.uuid4())

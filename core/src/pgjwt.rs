@@ -4,22 +4,21 @@
 //! pgjwt): only HS256/384/512; a header whose alg is not the one asked for is not valid;
 //! a non-numeric exp or nbf is not valid (pgjwt ignores it); a token that is not three
 //! canonical base64url segments of JSON raises 28000 malformed.
-use crate::alg::Alg;
+use crate::alg::{Alg, Family};
 use crate::error::{AuthError, Reason, Result};
 use crate::jsonb::Node;
 use crate::jwt::{hmac_sign, hmac_verify, object};
 use crate::{b64, json};
 
 fn hs(algorithm: &str) -> Result<Alg> {
-    match algorithm {
-        "HS256" => Ok(Alg::HS256),
-        "HS384" => Ok(Alg::HS384),
-        "HS512" => Ok(Alg::HS512),
-        other => Err(AuthError::InvalidOption(format!(
-            "pgjwt signs with HS256, HS384 or HS512, not {}",
-            json::quote(other)
-        ))),
-    }
+    Alg::from_name(algorithm)
+        .filter(|a| a.family() == Family::Hmac)
+        .ok_or_else(|| {
+            AuthError::InvalidOption(format!(
+                "pgjwt signs with HS256, HS384 or HS512, not {}",
+                json::quote(algorithm)
+            ))
+        })
 }
 
 /// pgjwt.sign: header `{"alg":"<algorithm>","typ":"JWT"}` and the payload's JSON text

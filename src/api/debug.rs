@@ -10,7 +10,8 @@ use std::cell::Cell;
 
 thread_local! {
     static VERIFIED: Cell<u64> = const { Cell::new(0) };
-    static REJECTED: [Cell<u64>; 14] = const { [const { Cell::new(0) }; 14] };
+    static REJECTED: [Cell<u64>; Reason::ALL.len()] =
+        const { [const { Cell::new(0) }; Reason::ALL.len()] };
     /// The request-context generation right after auth.login set the claims.
     static LOGIN_MARK: Cell<Option<u64>> = const { Cell::new(None) };
 }

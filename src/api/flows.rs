@@ -4,12 +4,10 @@
 //! Rust they call: secrets, hashes, the seal of the current pair (auth_core::flow), the
 //! verification of an access token, and one thing PL/pgSQL cannot do: commit a change that
 //! must survive the error raised right after it (a burnt auth code, a revoked session).
-use super::login::{configured_keys, login_options};
-use super::now;
+use super::login::{configured_keys, first_issuer, login_options};
 use crate::error::OrReport;
-use crate::gucs;
 use crate::jsonb::{to_jsonb, JsonbOut};
-use auth_core::{flow, jwt, AuthError, Reason};
+use auth_core::{flow, AuthError, Reason};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -65,16 +63,19 @@ fn flow_claims(token: Option<&str>) -> Result<Option<JsonbOut>, ErrorReport> {
         crate::error::report(AuthError::token(Reason::Malformed, "no access token"))
     })?;
     let keys = configured_keys()?;
-    let leeway = f64::from(gucs::JWT_LEEWAY.get());
-    let r = jwt::verify_with(token, &keys, &login_options(), now(), leeway, to_jsonb);
-    super::debug::record(&r);
-    match r {
+    match super::verify(token, &keys, &login_options(), to_jsonb) {
         Err(AuthError::Token {
             reason: Reason::Expired,
             ..
         }) => Ok(None),
         r => r.and_then(|claims| claims).map(Some).or_report(),
     }
+}
+
+/// The `iss` of a flow's access tokens (NULL: none): the issuer auth.issue_api_key uses.
+#[pg_extern(sql = false)]
+fn flow_issuer() -> Option<&'static str> {
+    first_issuer()
 }
 
 /// The changes a flow commits on its own before raising (see [`flow_commit`]).

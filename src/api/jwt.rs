@@ -1,7 +1,5 @@
 //! Section 1: jwt_sign, jwt_verify, jwt_is_valid, jwt_decode (extension schema).
-use super::now;
 use crate::error::OrReport;
-use crate::gucs;
 use crate::jsonb::{numbers_fit, to_jsonb, JsonbOut, JsonbText};
 use crate::keycache::{jsonb_key, text_key, JsonbKey};
 use auth_core::alg::Alg;
@@ -22,10 +20,7 @@ fn verify_with<R>(
 ) -> auth_core::Result<R> {
     let keys = keys?;
     let opts = VerifyOptions::from_json(&options.0)?;
-    let leeway = f64::from(gucs::JWT_LEEWAY.get());
-    let r = jwt::verify_with(token, &keys, &opts, now(), leeway, finish);
-    super::debug::record(&r);
-    r
+    super::verify(token, &keys, &opts, finish)
 }
 
 /// Verify and return the claims as jsonb.

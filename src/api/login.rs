@@ -64,6 +64,11 @@ pub(crate) fn login_options() -> VerifyOptions {
     }
 }
 
+/// The issuer put into tokens this database makes: the first entry of auth.jwt_iss.
+pub(crate) fn first_issuer() -> Option<&'static str> {
+    request::list(text(&gucs::JWT_ISS)).first().copied()
+}
+
 fn role_path() -> Result<RolePath, ErrorReport> {
     RolePath::parse(text(&gucs::JWT_ROLE_CLAIM)).or_report()
 }
@@ -85,16 +90,9 @@ fn grant(token: Option<&str>) -> Result<auth_core::Result<Grant>, ErrorReport> {
     };
     let keys = configured_keys()?;
     let path = role_path()?;
-    let leeway = f64::from(gucs::JWT_LEEWAY.get());
-    let r = jwt::verify_with(
-        token,
-        &keys,
-        &login_options(),
-        now(),
-        leeway,
-        |tree, text| with_role(tree, text, path.role_of(tree, anon)?),
-    );
-    super::debug::record(&r);
+    let r = super::verify(token, &keys, &login_options(), |tree, text| {
+        with_role(tree, text, path.role_of(tree, anon)?)
+    });
     Ok(r.and_then(|g| g))
 }
 
@@ -285,16 +283,12 @@ fn issue_api_key(role: &str, expires_in: pgrx::datum::Interval) -> Result<String
         )));
     }
     let keys = configured_keys()?;
-    let iss = request::list(text(&gucs::JWT_ISS))
-        .first()
-        .copied()
-        .unwrap_or("supabase")
-        .to_owned();
+    let iss = first_issuer().unwrap_or("supabase");
     let iat = now().floor() as i64;
     let claims = format!(
         "{{\"role\":{},\"iss\":{},\"iat\":{iat},\"exp\":{}}}",
         json::quote(role),
-        json::quote(&iss),
+        json::quote(iss),
         iat + seconds as i64
     );
     jwt::sign(&claims, &keys, None).or_report()

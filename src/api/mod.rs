@@ -13,3 +13,17 @@ pub fn now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
+
+/// Verify `token` now with auth.jwt_leeway, counting the outcome for auth.stats(): how every
+/// SQL function verifies (jwt_verify and jwt_is_valid, auth.login, the flows).
+pub fn verify<R>(
+    token: &str,
+    keys: &auth_core::keys::KeySet,
+    opts: &auth_core::claims::VerifyOptions,
+    finish: impl FnOnce(&mut auth_core::jsonb::Node, &str) -> R,
+) -> auth_core::Result<R> {
+    let leeway = f64::from(crate::gucs::JWT_LEEWAY.get());
+    let r = auth_core::jwt::verify_with(token, keys, opts, now(), leeway, finish);
+    debug::record(&r);
+    r
+}
