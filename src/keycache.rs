@@ -20,6 +20,15 @@ pub fn text_key(text: &str) -> auth_core::Result<Rc<KeySet>> {
     })
 }
 
+/// The configured key's text, parsed once per backend, in entries of its own.
+pub fn configured_key(text: &str) -> auth_core::Result<Rc<KeySet>> {
+    CACHE.with_borrow_mut(|c| {
+        c.get_or_parse(Form::Configured, text.as_bytes(), || {
+            KeySet::from_text(text)
+        })
+    })
+}
+
 /// A jsonb key (JWK or JWKS), parsed once per backend.
 pub fn jsonb_key(key: &JsonbKey) -> auth_core::Result<Rc<KeySet>> {
     // On a miss jsonb_out runs while the cache is borrowed; jsonb_out never reaches our code.
@@ -28,7 +37,8 @@ pub fn jsonb_key(key: &JsonbKey) -> auth_core::Result<Rc<KeySet>> {
     })
 }
 
-/// (hits, misses, entries, bytes) of this backend's key cache.
+/// (hits, misses, entries, bytes) of this backend's key cache (for superusers only: the
+/// configured key is among the entries).
 pub fn stats() -> (u64, u64, usize, usize) {
     CACHE.with_borrow(|c| (c.hits, c.misses, c.len(), c.bytes()))
 }

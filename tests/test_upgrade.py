@@ -23,7 +23,7 @@ EARLIER = [v for v in RELEASES if v != CURRENT]
 # each relation with its columns, constraints and indexes, the types and schemas, every
 # initial privilege, and every dependency from or to an object in schemas auth and pgjwt.
 CATALOG = r"""
-WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname IN ('auth', 'pgjwt')),
+WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname IN ('auth', 'pgjwt', 'sae_internal')),
 objs(classid, objid) AS (
   SELECT 'pg_proc'::regclass, oid FROM pg_proc WHERE pronamespace IN (SELECT oid FROM ns)
   UNION ALL SELECT 'pg_class'::regclass, oid FROM pg_class WHERE relnamespace IN (SELECT oid FROM ns)
@@ -52,7 +52,9 @@ SELECT 'relation ' || c.oid::regclass || ' kind=' || c.relkind::text || ' owner=
        || ' comment=' || coalesce(obj_description(c.oid, 'pg_class'), '-')
 FROM pg_class c WHERE c.relnamespace IN (SELECT oid FROM ns)
 UNION ALL
-SELECT 'column ' || a.attrelid::regclass || ' #' || a.attnum || ' ' || a.attname || ' '
+SELECT 'column ' || a.attrelid::regclass || ' #'
+       -- the position among live columns: a column dropped by an upgrade leaves a gap
+       || row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) || ' ' || a.attname || ' '
        || format_type(a.atttypid, a.atttypmod) || ' notnull=' || a.attnotnull
        || ' default=' || coalesce(pg_get_expr(d.adbin, d.adrelid), '-')
        || ' collation=' || coalesce(nullif(a.attcollation, 0)::regcollation::text, '-')

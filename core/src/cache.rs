@@ -21,6 +21,9 @@ pub const MAX_ENTRY_BYTES: usize = 64 << 10;
 pub enum Form {
     Text,
     Json,
+    /// The configured key (auth.jwt_secret): its own entries, so that a key passed as an
+    /// argument never hits them (no hit or timing can tell a guess equals the secret).
+    Configured,
 }
 
 struct Entry {
@@ -130,6 +133,17 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, AuthError::InvalidKey(_)));
         assert_eq!(c.misses, 2);
+    }
+
+    #[test]
+    fn a_guess_never_hits_the_configured_key() {
+        let mut c = KeyCache::new();
+        let s = "the-configured-secret-of-32-bytes-or-more";
+        c.get_or_parse(Form::Configured, s.as_bytes(), || secret(s))
+            .unwrap();
+        c.get_or_parse(Form::Text, s.as_bytes(), || secret(s))
+            .unwrap();
+        assert_eq!((c.hits, c.misses), (0, 2), "the guess parsed anew");
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! The database stores a refresh token only as its SHA-256. To answer "the previous token
 //! again, within auth.refresh_reuse_interval" with the *current* pair, the pair is stored
 //! sealed (ChaCha20-Poly1305, ring) under a key derived (HKDF-SHA256, ring) from the previous
-//! token: whoever reads the tables learns nothing, and whoever holds the previous token gets
-//! exactly what the contract gives them.
+//! token, a server secret that is not in the tables (the configured signing key) and the
+//! session id: whoever reads the tables, or a copy of them, learns nothing even with an old
+//! refresh token, and whoever holds the previous token and talks to the server gets exactly
+//! what the contract gives them. The flows clear the seal once the reuse interval is over.
 use crate::b64;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
 use ring::hkdf::{Salt, HKDF_SHA256};
@@ -30,36 +32,45 @@ pub fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-fn key(secret: &str) -> LessSafeKey {
-    let prk = Salt::new(HKDF_SHA256, SEAL_SALT).extract(secret.as_bytes());
+/// What a seal is bound to: the server's secret, the previous refresh token, the session.
+pub struct SealKey<'a> {
+    pub server: &'a [u8],
+    pub token: &'a str,
+    pub session: &'a str,
+}
+
+fn key(k: &SealKey) -> LessSafeKey {
+    // length-prefixed, so that no (server, token) pair reads as another
+    let server_len = (k.server.len() as u64).to_be_bytes();
+    let ikm = [&server_len[..], k.server, k.token.as_bytes()].concat();
+    let prk = Salt::new(HKDF_SHA256, SEAL_SALT).extract(&ikm);
+    let info = [b"pair".as_slice(), k.session.as_bytes()];
     let okm = prk
-        .expand(&[b"pair"], &CHACHA20_POLY1305)
+        .expand(&info, &CHACHA20_POLY1305)
         .expect("one AEAD key is within HKDF's output limit");
     LessSafeKey::new(UnboundKey::from(okm))
 }
 
-/// `data` sealed under `secret`: a random nonce, then the ciphertext and tag.
-pub fn seal(secret: &str, data: &[u8]) -> Vec<u8> {
+/// `data` sealed under `k`: a random nonce, then the ciphertext and tag.
+pub fn seal(k: &SealKey, data: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::fill(&mut nonce).expect("the OS CSPRNG is available");
     let mut out = data.to_vec();
-    key(secret)
+    key(k)
         .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut out)
         .expect("a pair is far below the AEAD's size limit");
     [nonce.as_slice(), &out].concat()
 }
 
-/// What [`seal`] sealed under `secret`; None for another secret or altered bytes.
-pub fn open(secret: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+/// What [`seal`] sealed under `k`; None for any other key or altered bytes.
+pub fn open(k: &SealKey, sealed: &[u8]) -> Option<Vec<u8>> {
     if sealed.len() < NONCE_LEN {
         return None;
     }
     let (nonce, body) = sealed.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
     let mut body = body.to_vec();
-    let plain = key(secret)
-        .open_in_place(nonce, Aad::empty(), &mut body)
-        .ok()?;
+    let plain = key(k).open_in_place(nonce, Aad::empty(), &mut body).ok()?;
     Some(plain.to_vec())
 }
 
@@ -90,11 +101,42 @@ mod tests {
 
     #[test]
     fn only_the_sealing_secret_opens() {
-        let s = new_secret();
+        let t = new_secret();
+        let s = SealKey {
+            server: b"server secret",
+            token: &t,
+            session: "00000000-0000-0000-0000-000000000001",
+        };
         let sealed = seal(&s, b"{\"pair\":1}");
         assert!(!sealed.windows(10).any(|w| w == b"{\"pair\":1}"));
         assert_eq!(open(&s, &sealed).unwrap(), b"{\"pair\":1}");
-        assert!(open(&new_secret(), &sealed).is_none(), "another secret");
+        let other = new_secret();
+        let token = SealKey { token: &other, ..s };
+        assert!(open(&token, &sealed).is_none(), "another token");
+        let server = SealKey {
+            server: b"server secreT",
+            ..s
+        };
+        assert!(
+            open(&server, &sealed).is_none(),
+            "the tables and the token without the server's secret"
+        );
+        let session = SealKey {
+            session: "00000000-0000-0000-0000-000000000002",
+            ..s
+        };
+        assert!(open(&session, &sealed).is_none(), "another session");
+        // the length prefix: moving bytes between server secret and token changes the key
+        let moved = format!("t{t}");
+        let shifted = SealKey {
+            server: b"server secre",
+            token: &moved,
+            session: s.session,
+        };
+        assert!(
+            open(&shifted, &sealed).is_none(),
+            "not concatenated blindly"
+        );
         let mut bent = sealed.clone();
         *bent.last_mut().unwrap() ^= 1;
         assert!(open(&s, &bent).is_none(), "altered tag");

@@ -252,6 +252,11 @@ fn pem(text: &str) -> Result<Key> {
 fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
     let kid = match obj.get("kid") {
         None => None,
+        // A kid goes into the header of what the key signs, and a header is read as jsonb,
+        // which cannot hold U+0000: a key must never sign what it cannot verify.
+        Some(Value::String(s)) if s.contains('\0') => {
+            return Err(key_error(index, None, "\"kid\" must not contain U+0000"))
+        }
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(key_error(index, None, "\"kid\" must be a string")),
     };
@@ -431,6 +436,19 @@ mod tests {
                 .is_err()
         );
         assert!(KeySet::from_text("-----BEGIN FOO-----\n").is_err());
+    }
+
+    #[test]
+    fn a_kid_with_nul_is_refused_when_read() {
+        // fuzz/run.sh (key target): signed with such a kid, a token could not be verified
+        for text in [
+            r#"{"kty":"oct","k":"c2VjcmV0","kid":"a\u0000b"}"#,
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"\u0000"}]}"#,
+        ] {
+            let e = KeySet::from_json(text).unwrap_err().to_string();
+            assert!(e.contains("U+0000"), "{e}");
+            assert!(KeySet::from_text(text).is_err());
+        }
     }
 
     #[test]

@@ -239,7 +239,8 @@ cached_fn!(
 );
 
 /// auth.claim(name): `request.jwt.claim.<name>` (legacy, as a JSON string) else
-/// `auth.jwt() -> name`. Not cached per name: it is not the per-row hot path.
+/// `auth.jwt() -> name`; right after auth.login, always the verified claims. Not cached per
+/// name: it is not the per-row hot path.
 #[no_mangle]
 pub extern "C" fn pg_finfo_sae_auth_claim() -> &'static pg_sys::Pg_finfo_record {
     const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
@@ -251,7 +252,11 @@ pub extern "C" fn pg_finfo_sae_auth_claim() -> &'static pg_sys::Pg_finfo_record 
 pub unsafe extern "C-unwind" fn sae_auth_claim(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // STRICT in SQL, so the argument is not null.
     let name: &str = pgrx::fcinfo::pg_getarg(fcinfo, 0).expect("strict");
-    let legacy = std::ffi::CString::new(format!("request.jwt.claim.{name}")).ok();
+    // After auth.login the verified claims win: a request.jwt.claim.<name> the session set
+    // beforehand must not shadow them (login clears only the legacy settings it knows).
+    let legacy = (!super::debug::claims_from_login())
+        .then(|| std::ffi::CString::new(format!("request.jwt.claim.{name}")).ok())
+        .flatten();
     let legacy = legacy.and_then(|n| {
         let v = pg_sys::GetConfigOption(n.as_ptr(), true, false);
         (!v.is_null() && *v != 0).then(|| CStr::from_ptr(v).to_string_lossy().into_owned())
@@ -280,22 +285,25 @@ pub unsafe extern "C-unwind" fn sae_auth_claim(fcinfo: pg_sys::FunctionCallInfo)
 
 extension_sql!(
     r#"
--- Schema auth may already exist (Supabase creates it): create it only when missing.
-DO $do$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'auth') THEN
+-- Schema auth may already exist (Supabase creates it): created only when missing, and only
+-- a schema created here gets USAGE for PUBLIC (sae_internal.pin_privileges).
+CREATE FUNCTION sae_internal.create_auth_schema() RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+  IF to_regnamespace('auth') IS NULL THEN
     CREATE SCHEMA auth;
   END IF;
-END $do$;
-GRANT USAGE ON SCHEMA auth TO PUBLIC;
+END $f$;
+SELECT sae_internal.create_auth_schema();
 
 -- Raw C functions: STABLE (never folded into a cached plan), PARALLEL SAFE. Supabase Auth
 -- creates its own auth.uid(), role(), email() and jwt() (SQL functions it owns): those are
 -- left as they are, and auth.use_native_helpers() switches them to ours and back.
 CREATE TABLE auth.sae_replaced_helpers (
   signature text PRIMARY KEY,   -- e.g. auth.uid()
-  definition text NOT NULL      -- pg_get_functiondef of the function we replaced
+  definition text NOT NULL,     -- pg_get_functiondef of the function we replaced
+  fn oid NOT NULL               -- that function (CREATE OR REPLACE keeps its OID)
 );
-REVOKE ALL ON auth.sae_replaced_helpers FROM PUBLIC;
 CREATE FUNCTION auth._native_helpers() RETURNS TABLE(signature text, decl text, symbol text, note text)
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$ VALUES
   ('auth.jwt()', 'auth.jwt() RETURNS jsonb LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_jwt',
@@ -311,8 +319,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$ VALUES
   ('auth.claim(text)', 'auth.claim(name text) RETURNS jsonb LANGUAGE c STABLE STRICT PARALLEL SAFE',
    'sae_auth_claim', 'One top-level claim of the request, as jsonb')
 $f$;
-REVOKE EXECUTE ON FUNCTION auth._native_helpers() FROM PUBLIC;
-DO $do$
+CREATE FUNCTION sae_internal.install_helpers() RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE h record;
 BEGIN
   FOR h IN SELECT * FROM auth._native_helpers() LOOP
@@ -320,15 +328,20 @@ BEGIN
       EXECUTE format('CREATE FUNCTION %s AS %L, %L', h.decl, 'MODULE_PATHNAME', h.symbol);
       EXECUTE format('COMMENT ON FUNCTION %s IS %L', h.signature, h.note);
     ELSE
-      RAISE NOTICE '% already exists (Supabase Auth''s?): left as it is', h.signature
+      RAISE WARNING '% already exists (Supabase Auth''s?): left as it is', h.signature
         USING HINT = 'SELECT auth.use_native_helpers() switches it to supabase_auth_ext''s.';
     END IF;
   END LOOP;
-END $do$;
+END $f$;
+SELECT sae_internal.install_helpers();
 
 -- Switch helpers that are not ours (Supabase's SQL ones) to ours, in place: CREATE OR
--- REPLACE keeps each function's OID, so policies and views that use it keep working.
--- The replaced definitions are kept, and use_native_helpers(false) restores them.
+-- REPLACE keeps each function's OID, owner and ACL, so policies and views that use it keep
+-- working. The replaced definition is saved each time (Supabase Auth's migrations re-create
+-- these functions), and use_native_helpers(false) restores it.
+-- SECURITY: a restore runs the saved text as the function's owner (SET ROLE), never as the
+-- caller, and only over our own function with the OID it replaced; if that function was
+-- dropped or changed since, it refuses (55000).
 CREATE FUNCTION auth.use_native_helpers(native boolean DEFAULT true) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
@@ -336,6 +349,8 @@ DECLARE
   lib text := (SELECT probin FROM pg_proc WHERE oid = 'auth.login(text)'::regprocedure);
   done text[] := '{}';
   fn oid;
+  owner text;
+  caller_role text;
 BEGIN
   IF native THEN
     FOR h IN SELECT * FROM auth._native_helpers() LOOP
@@ -343,22 +358,34 @@ BEGIN
       CONTINUE WHEN fn IS NOT NULL AND EXISTS (
         SELECT 1 FROM pg_proc WHERE oid = fn AND probin = lib AND prosrc = h.symbol);
       IF fn IS NOT NULL THEN
-        INSERT INTO auth.sae_replaced_helpers VALUES (h.signature, pg_get_functiondef(fn))
-        ON CONFLICT (signature) DO NOTHING;
+        INSERT INTO auth.sae_replaced_helpers VALUES (h.signature, pg_get_functiondef(fn), fn)
+        ON CONFLICT (signature) DO UPDATE SET definition = excluded.definition, fn = excluded.fn;
       END IF;
       EXECUTE format('CREATE OR REPLACE FUNCTION %s AS %L, %L', h.decl, lib, h.symbol);
       done := done || h.signature;
     END LOOP;
   ELSE
-    FOR h IN SELECT * FROM auth.sae_replaced_helpers ORDER BY signature LOOP
+    FOR h IN SELECT r.*, n.symbol FROM auth.sae_replaced_helpers r
+             JOIN auth._native_helpers() n USING (signature) ORDER BY signature LOOP
+      fn := to_regprocedure(h.signature);
+      IF fn IS DISTINCT FROM h.fn OR NOT EXISTS (
+          SELECT 1 FROM pg_proc WHERE oid = fn AND probin = lib AND prosrc = h.symbol) THEN
+        RAISE EXCEPTION USING ERRCODE = '55000',
+          MESSAGE = format('%s was dropped or changed since use_native_helpers() replaced it', h.signature),
+          DETAIL = 'The saved definition is not restored over a function someone else made.',
+          HINT = format('Recreate it by hand, then: DELETE FROM auth.sae_replaced_helpers WHERE signature = %L', h.signature);
+      END IF;
+      SELECT proowner::regrole::text INTO owner FROM pg_proc WHERE oid = fn;
+      caller_role := current_setting('role');
+      PERFORM set_config('role', owner, true);
       EXECUTE h.definition;
+      PERFORM set_config('role', caller_role, true);
       DELETE FROM auth.sae_replaced_helpers WHERE signature = h.signature;
       done := done || h.signature;
     END LOOP;
   END IF;
   RETURN done;
 END $f$;
-REVOKE EXECUTE ON FUNCTION auth.use_native_helpers(boolean) FROM PUBLIC;
 COMMENT ON FUNCTION auth.use_native_helpers(boolean) IS 'Switch auth.uid/role/email/jwt/sub/claim that are not ours (Supabase''s SQL helpers) to the native ones, in place (true), or back (false)';
 "#,
     name = "auth_context",

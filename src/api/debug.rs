@@ -36,6 +36,12 @@ pub fn mark_login() {
     LOGIN_MARK.with(|m| m.set(Some(super::context::generation())));
 }
 
+/// Whether the request settings are still exactly what auth.login set (no request.jwt.*
+/// setting changed since, same transaction).
+pub fn claims_from_login() -> bool {
+    LOGIN_MARK.with(Cell::get) == Some(super::context::generation())
+}
+
 fn text(s: Option<&str>) -> String {
     s.map_or("null".into(), quote)
 }
@@ -98,7 +104,7 @@ fn whoami() -> JsonbOut {
     .filter(|(_, s)| gucs::value(s).is_some())
     .map(|(n, _)| quote(n))
     .collect();
-    let by_login = LOGIN_MARK.with(Cell::get) == Some(super::context::generation());
+    let by_login = claims_from_login();
     let set_by = if by_login {
         Some("auth.login")
     } else if claims_from.is_some() || !legacy.is_empty() {
@@ -119,7 +125,10 @@ fn whoami() -> JsonbOut {
     JsonbOut(jsonb_in(&json))
 }
 
-/// This backend's counters: verifications by outcome and reason, and the key cache.
+/// This backend's counters: verifications by outcome and reason, and, for superusers, the
+/// key cache. SECURITY: the cache holds the configured key, so its figures (entries, bytes,
+/// hits) are not shown to other roles; and a key passed as an argument never hits the
+/// configured key's entries (keycache::configured_key), so no figure is an oracle.
 #[pg_extern(sql = false)]
 fn stats() -> JsonbOut {
     let rejected: Vec<String> = REJECTED.with(|r| {
@@ -129,10 +138,16 @@ fn stats() -> JsonbOut {
             .map(|(reason, n)| format!("{}:{}", quote(reason.as_str()), n.get()))
             .collect()
     });
-    let (hits, misses, keys, bytes) = crate::keycache::stats();
+    let key_cache = if unsafe { pg_sys::superuser() } {
+        let (hits, misses, keys, bytes) = crate::keycache::stats();
+        format!(
+            ",\"key_cache\":{{\"hits\":{hits},\"misses\":{misses},\"keys\":{keys},\"bytes\":{bytes}}}"
+        )
+    } else {
+        String::new()
+    };
     let json = format!(
-        "{{\"verified\":{},\"rejected\":{{{}}},\"key_cache\":{{\"hits\":{hits},\"misses\":{misses},\
-         \"keys\":{keys},\"bytes\":{bytes}}}}}",
+        "{{\"verified\":{},\"rejected\":{{{}}}{key_cache}}}",
         VERIFIED.with(Cell::get),
         rejected.join(",")
     );
@@ -146,7 +161,7 @@ CREATE FUNCTION auth.whoami() RETURNS jsonb LANGUAGE c VOLATILE
 CREATE FUNCTION auth.stats() RETURNS jsonb LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'stats_wrapper';
 COMMENT ON FUNCTION auth.whoami() IS 'The current role, where the request claims came from, and why auth.uid() is NULL when it is';
-COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, key cache hits and misses';
+COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, key cache hits and misses (superusers only)';
 "#,
     name = "auth_debug",
     requires = ["auth_context"],

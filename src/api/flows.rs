@@ -43,16 +43,26 @@ fn flow_hash(secret: &str) -> Vec<u8> {
     flow::hash(secret).to_vec()
 }
 
-/// `data` sealed under the refresh token `secret`.
-#[pg_extern(sql = false)]
-fn flow_seal(secret: &str, data: &str) -> Vec<u8> {
-    flow::seal(secret, data.as_bytes())
+/// What the seal of a session's current pair is bound to: the configured key's text (a
+/// secret that is not in the tables), the previous refresh token and the session id.
+fn seal_key<'a>(token: &'a str, session: &'a str) -> flow::SealKey<'a> {
+    flow::SealKey {
+        server: crate::gucs::text(&crate::gucs::JWT_SECRET).as_bytes(),
+        token,
+        session,
+    }
 }
 
-/// What flow_seal sealed under `secret`; NULL for any other secret or altered bytes.
+/// `data` sealed under the refresh token `secret` of session `sid` and the server's key.
 #[pg_extern(sql = false)]
-fn flow_open(secret: &str, sealed: &[u8]) -> Option<String> {
-    flow::open(secret, sealed).and_then(|b| String::from_utf8(b).ok())
+fn flow_seal(secret: &str, sid: &str, data: &str) -> Vec<u8> {
+    flow::seal(&seal_key(secret, sid), data.as_bytes())
+}
+
+/// What flow_seal sealed; NULL for any other token, session or server key, or altered bytes.
+#[pg_extern(sql = false)]
+fn flow_open(secret: &str, sid: &str, sealed: &[u8]) -> Option<String> {
+    flow::open(&seal_key(secret, sid), sealed).and_then(|b| String::from_utf8(b).ok())
 }
 
 /// The claims of an access token verified as auth.login verifies it; NULL when its only
@@ -78,95 +88,227 @@ fn flow_issuer() -> Option<&'static str> {
     first_issuer()
 }
 
-/// The changes a flow commits on its own before raising (see [`flow_commit`]).
+/// Whether a row's xmin (as text) is this transaction's own (a code issued and exchanged in
+/// one transaction is claimed in it: a rollback removes it anyway).
+#[pg_extern(sql = false)]
+fn flow_own_row(xmin: &str) -> bool {
+    xmin.parse::<u32>()
+        .is_ok_and(|x| unsafe { pg_sys::TransactionIdIsCurrentTransactionId(x.into()) })
+}
+
+/// The writes a flow commits on its own, in a transaction of their own, so that they stay
+/// done whatever the caller does next (PostgreSQL has no autonomous transactions; a dynamic
+/// background worker gives one, as pg_background does).
 #[derive(Clone, Copy)]
 enum Commit {
-    /// Delete an auth code (by the hex of its hash): a wrong verifier burns it.
-    Burn,
-    /// Revoke a session (by id): a reused refresh token ends it.
+    /// Delete an auth code (by its hash): every presented verifier costs the code.
+    Claim,
+    /// Record a session as revoked: insert-only, so it never waits on a row lock.
     Revoke,
 }
 
 impl Commit {
-    fn parse(action: &str, arg: &str) -> Option<Commit> {
-        match action {
-            "burn" if arg.len() == 64 && arg.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                Some(Commit::Burn)
-            }
-            "revoke" if auth_core::uuid::parse(arg).is_some() => Some(Commit::Revoke),
-            _ => None,
+    fn name(self) -> &'static str {
+        match self {
+            Commit::Claim => "claim",
+            Commit::Revoke => "revoke",
         }
     }
 
+    fn parse(action: &str) -> Option<Commit> {
+        [Commit::Claim, Commit::Revoke]
+            .into_iter()
+            .find(|c| c.name() == action)
+    }
+
+    /// SECURITY: the worker does not get a function's SET clause and starts with whatever
+    /// ALTER DATABASE / ALTER ROLE SET placed, so each statement names every relation,
+    /// function, operator and type with its schema, and calls nothing outside pg_catalog.
     fn sql(self) -> &'static str {
         match self {
-            Commit::Burn => "DELETE FROM auth.sae_flow_codes WHERE code_hash = decode($1, 'hex')",
+            Commit::Claim => {
+                "DELETE FROM auth.sae_flow_codes \
+                 WHERE code_hash OPERATOR(pg_catalog.=) pg_catalog.decode($1, 'hex')"
+            }
             Commit::Revoke => {
-                "UPDATE auth.sae_flow_sessions SET revoked_at = clock_timestamp() \
-                 WHERE id = $1::uuid AND revoked_at IS NULL"
+                "INSERT INTO auth.sae_flow_revocations (session_id, revoked_at) \
+                 VALUES (CAST($1 AS pg_catalog.uuid), pg_catalog.clock_timestamp())"
             }
         }
     }
-}
 
-/// Commit `action` on `arg` in a transaction of its own, so that it stays done when the
-/// caller raises right after (PostgreSQL has no autonomous transactions; a dynamic
-/// background worker gives one, as pg_background does). Waits for the worker; false (with
-/// a WARNING) when no worker could be started. The caller must not hold a lock on the row.
-#[pg_extern(sql = false)]
-fn flow_commit(action: &str, arg: &str) -> Result<bool, ErrorReport> {
-    let commit = Commit::parse(action, arg).ok_or_else(|| {
-        crate::error::report(AuthError::InvalidOption("unknown flow commit".into()))
-    })?;
-    let extra = format!(
-        "{} {} {}",
-        unsafe { pg_sys::MyDatabaseId }.to_u32(),
-        action,
-        arg
-    );
-    for attempt in 0..20 {
-        let started = BackgroundWorkerBuilder::new("supabase_auth_ext flow commit")
-            .set_library("supabase_auth_ext")
-            .set_function("sae_flow_commit_main")
-            .enable_spi_access()
-            .set_extra(&extra)
-            .set_notify_pid(unsafe { pg_sys::MyProcPid })
-            .load_dynamic();
-        if let Ok(worker) = started {
-            return Ok(worker.wait_for_shutdown().is_ok());
-        }
-        if attempt < 19 {
-            unsafe { pg_sys::pg_usleep(10_000) }; // a worker slot may free up
+    fn failed(self) -> &'static str {
+        match self {
+            Commit::Claim => "the auth code could not be claimed",
+            Commit::Revoke => "the session could not be revoked",
         }
     }
-    let what = match commit {
-        Commit::Burn => "the auth code could not be burnt",
-        Commit::Revoke => "the session could not be revoked",
-    };
-    warning!("{what}: no background worker slot is free (max_worker_processes)");
-    Ok(false)
 }
 
-/// The worker behind [`flow_commit`]: connects to the caller's database as the bootstrap
-/// superuser and runs the one statement its action names, with a short lock timeout.
+/// The outcome the worker leaves in the caller's shared memory: nothing written means the
+/// worker did not commit.
+const NOT_DONE: u32 = 0;
+const DONE: u32 = 1; // + the number of rows the statement touched
+
+/// Run `action` on `arg` in its own committed transaction and return how many rows it
+/// touched. Fails closed: when no worker can be started, or the worker does not commit,
+/// this raises (53000 or XX000) and the caller never reports what did not happen.
+fn commit(action: Commit, arg: &str) -> Result<u64, ErrorReport> {
+    let fail = |code, why: &str| {
+        ErrorReport::new(code, format!("{}: {why}", action.failed()), "").set_hint(
+            "Nothing was verified or changed; try again. Background workers: max_worker_processes."
+                .to_owned(),
+        )
+    };
+    // The worker connects as the current user: inside the flows' SECURITY DEFINER entry
+    // points that is the extension's owner, who owns the tables (no PUBLIC caller reaches
+    // this function directly).
+    let extra = format!(
+        "{} {} {} {arg}",
+        unsafe { pg_sys::MyDatabaseId }.to_u32(),
+        unsafe { pg_sys::GetUserId() }.to_u32(),
+        action.name(),
+    );
+    let outcome = unsafe {
+        let seg = pg_sys::dsm_create(std::mem::size_of::<u32>(), 0);
+        let slot = pg_sys::dsm_segment_address(seg) as *mut u32;
+        slot.write_volatile(NOT_DONE);
+        let handle = pg_sys::dsm_segment_handle(seg);
+        let mut started = None;
+        for attempt in 0..20 {
+            let w = BackgroundWorkerBuilder::new("supabase_auth_ext flow commit")
+                .set_library("supabase_auth_ext")
+                .set_function("sae_flow_commit_main")
+                .enable_spi_access()
+                .set_extra(&extra)
+                .set_argument(Some(pg_sys::Datum::from(handle)))
+                .set_notify_pid(pg_sys::MyProcPid)
+                .load_dynamic();
+            if let Ok(w) = w {
+                started = Some(w);
+                break;
+            }
+            if attempt < 19 {
+                pg_sys::pg_usleep(10_000); // a worker slot may free up
+            }
+        }
+        let Some(worker) = started else {
+            pg_sys::dsm_detach(seg);
+            return Err(fail(
+                ERRCODE_INSUFFICIENT_RESOURCES,
+                "no background worker slot is free",
+            ));
+        };
+        let stopped = worker.wait_for_shutdown();
+        let outcome = slot.read_volatile();
+        pg_sys::dsm_detach(seg);
+        if stopped.is_err() {
+            return Err(fail(ERRCODE_INTERNAL_ERROR, "the worker did not finish"));
+        }
+        outcome
+    };
+    match outcome {
+        NOT_DONE => Err(fail(
+            ERRCODE_INTERNAL_ERROR,
+            "the worker did not commit (see the server log)",
+        )),
+        n => Ok(u64::from(n - DONE)),
+    }
+}
+
+/// Claim an auth code (the hex of its hash) for this call: true when this call removed it,
+/// false when another call had already. The removal is committed before any verifier is
+/// judged, so each presented verifier costs the code.
+#[pg_extern(sql = false)]
+fn flow_claim(code_hash_hex: &str) -> Result<bool, ErrorReport> {
+    if code_hash_hex.len() != 64 || !code_hash_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(crate::error::report(AuthError::InvalidOption(
+            "not a code hash".into(),
+        )));
+    }
+    Ok(commit(Commit::Claim, code_hash_hex)? == 1)
+}
+
+/// Revoke a session, committed on its own, before the caller raises "reused".
+#[pg_extern(sql = false)]
+fn flow_revoke(sid: pgrx::Uuid) -> Result<(), ErrorReport> {
+    let sid = sid.to_string();
+    match commit(Commit::Revoke, &sid)? {
+        1 => Ok(()),
+        _ => Err(ErrorReport::new(
+            ERRCODE_INTERNAL_ERROR,
+            "the session could not be revoked: no row was recorded",
+            "",
+        )),
+    }
+}
+
+/// 0.2.0's auth._flow_commit, kept as a symbol so that 0.2.0's install script still loads
+/// (every earlier release is installable, then upgraded); it commits nothing.
+#[pg_extern(sql = false)]
+fn flow_commit(_action: &str, _arg: &str) -> Result<bool, ErrorReport> {
+    Err(ErrorReport::new(
+        ERRCODE_FEATURE_NOT_SUPPORTED,
+        "auth._flow_commit is gone: ALTER EXTENSION supabase_auth_ext UPDATE",
+        "",
+    ))
+}
+
+/// The worker behind [`commit`]: connects to the caller's database as the caller's current
+/// user (the extension's owner), pins search_path and timeouts, runs the one statement its
+/// action names, commits, and only then writes the outcome into the caller's shared memory.
 #[pg_guard]
 #[no_mangle]
-pub extern "C-unwind" fn sae_flow_commit_main(_arg: pg_sys::Datum) {
+pub extern "C-unwind" fn sae_flow_commit_main(arg: pg_sys::Datum) {
     let extra = BackgroundWorker::get_extra().to_owned();
     let mut parts = extra.split(' ');
-    let (Some(db), Some(action), Some(arg)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(db), Some(role), Some(action), Some(arg_text), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return;
     };
-    let (Ok(db), Some(commit)) = (db.parse::<u32>(), Commit::parse(action, arg)) else {
+    let (Ok(db), Ok(role), Some(action)) = (
+        db.parse::<u32>(),
+        role.parse::<u32>(),
+        Commit::parse(action),
+    ) else {
         return;
     };
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGTERM);
-    BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(db)), None);
-    let arg = arg.to_owned();
-    BackgroundWorker::transaction(move || {
-        Spi::run("SET LOCAL lock_timeout = '2s'").expect("SET LOCAL runs");
-        Spi::run_with_args(commit.sql(), &[arg.as_str().into()]).expect("the flow commit runs");
+    BackgroundWorker::connect_worker_to_spi_by_oid(
+        Some(pg_sys::Oid::from(db)),
+        Some(pg_sys::Oid::from(role)),
+    );
+    let arg_text = arg_text.to_owned();
+    let touched = BackgroundWorker::transaction(move || {
+        Spi::connect_mut(|client| {
+            // ALTER DATABASE / ROLE SET cannot steer what follows.
+            client.update(
+                "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true), \
+                        pg_catalog.set_config('lock_timeout', '5s', true), \
+                        pg_catalog.set_config('statement_timeout', '10s', true)",
+                None,
+                &[],
+            )?;
+            client
+                .update(action.sql(), None, &[arg_text.as_str().into()])
+                .map(|t| t.len())
+        })
+        .expect("the flow commit runs")
     });
+    // committed: tell the caller
+    unsafe {
+        let seg = pg_sys::dsm_attach(arg.value() as pg_sys::dsm_handle);
+        if !seg.is_null() {
+            let slot = pg_sys::dsm_segment_address(seg) as *mut u32;
+            slot.write_volatile(DONE + touched.min(1000) as u32);
+            pg_sys::dsm_detach(seg);
+        }
+    }
 }
 
 extension_sql_file!("flows.sql", name = "auth_flows", requires = ["auth_login"],);

@@ -1,7 +1,13 @@
 -- Section 4: database-side flows. Storage is the extension's own, in schema auth under
 -- names Supabase Auth does not use (it has users, sessions, refresh_tokens, flow_state),
 -- granted to nobody and reached only through the SECURITY DEFINER functions below, each
--- with a fixed search_path. Codes and refresh tokens are stored only as SHA-256 hashes.
+-- with search_path pinned to pg_catalog, pg_temp (PostgreSQL looks up no function or
+-- operator in pg_temp). Codes and refresh tokens are stored only as SHA-256 hashes.
+--
+-- SECURITY: the entry points run as the extension's owner. Everything they call that is
+-- not in pg_catalog lives in schema sae_internal, which the extension creates and nobody
+-- else may create in, so no role (not even the owner of schema auth) can add an overload
+-- that a SECURITY DEFINER body would pick.
 
 CREATE TABLE auth.sae_flow_codes (
   code_hash bytea PRIMARY KEY,
@@ -19,64 +25,62 @@ CREATE TABLE auth.sae_flow_sessions (
   claims jsonb NOT NULL,
   created_at timestamptz NOT NULL,
   not_after timestamptz,          -- NULL: refreshable until revoked
-  revoked_at timestamptz,
   current_hash bytea NOT NULL,    -- the refresh token that rotates next
   previous_hash bytea,            -- the one it replaced
   rotated_at timestamptz NOT NULL,
-  sealed bytea                    -- the current session, sealed under the previous token
+  sealed bytea                    -- the current pair, sealed; cleared after the reuse interval
 );
 CREATE INDEX sae_flow_sessions_subject ON auth.sae_flow_sessions (subject);
-CREATE INDEX sae_flow_sessions_ended ON auth.sae_flow_sessions ((least(revoked_at, not_after)));
+CREATE INDEX sae_flow_sessions_not_after ON auth.sae_flow_sessions (not_after);
+CREATE INDEX sae_flow_sessions_sealed ON auth.sae_flow_sessions (rotated_at) WHERE sealed IS NOT NULL;
 
+-- A session is revoked when a row names it here. Insert-only: a revocation never waits on
+-- the session row's lock (a refresh may hold it), and the autonomous worker inserts one.
+CREATE TABLE auth.sae_flow_revocations (
+  session_id uuid NOT NULL,
+  revoked_at timestamptz NOT NULL
+);
+CREATE INDEX sae_flow_revocations_session ON auth.sae_flow_revocations (session_id);
+CREATE INDEX sae_flow_revocations_revoked_at ON auth.sae_flow_revocations (revoked_at);
+
+-- The hashes of a session's last refresh tokens (older ones are pruned: see auth.refresh).
 CREATE TABLE auth.sae_flow_refresh_tokens (
   token_hash bytea PRIMARY KEY,
   session_id uuid NOT NULL REFERENCES auth.sae_flow_sessions (id) ON DELETE CASCADE,
   issued_at timestamptz NOT NULL
 );
-CREATE INDEX sae_flow_refresh_tokens_session ON auth.sae_flow_refresh_tokens (session_id);
-
-REVOKE ALL ON auth.sae_flow_codes, auth.sae_flow_sessions, auth.sae_flow_refresh_tokens FROM PUBLIC;
--- Default privileges of schema auth (Supabase grants on new tables there) must not reach
--- any table of ours.
-DO $$
-DECLARE g record;
-BEGIN
-  FOR g IN
-    SELECT DISTINCT c.oid::regclass::text AS rel, a.grantee::regrole::text AS grantee
-    FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
-    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
-    JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'supabase_auth_ext'
-    WHERE a.grantee <> c.relowner AND a.grantee <> 0
-  LOOP
-    EXECUTE format('REVOKE ALL ON %s FROM %s', g.rel, g.grantee);
-  END LOOP;
-END $$;
+CREATE INDEX sae_flow_refresh_tokens_session ON auth.sae_flow_refresh_tokens (session_id, issued_at);
 
 -- The Rust helpers (src/api/flows.rs), for the functions below only.
-CREATE FUNCTION auth._flow_guard() RETURNS void LANGUAGE c VOLATILE
+CREATE FUNCTION sae_internal.flow_guard() RETURNS void LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'flow_guard_wrapper';
-CREATE FUNCTION auth._flow_secret() RETURNS text LANGUAGE c VOLATILE
+CREATE FUNCTION sae_internal.flow_secret() RETURNS text LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'flow_secret_wrapper';
-CREATE FUNCTION auth._flow_hash(secret text) RETURNS bytea LANGUAGE c IMMUTABLE STRICT
+CREATE FUNCTION sae_internal.flow_hash(secret text) RETURNS bytea LANGUAGE c IMMUTABLE STRICT
   AS 'MODULE_PATHNAME', 'flow_hash_wrapper';
-CREATE FUNCTION auth._flow_seal(secret text, data text) RETURNS bytea LANGUAGE c VOLATILE STRICT
-  AS 'MODULE_PATHNAME', 'flow_seal_wrapper';
-CREATE FUNCTION auth._flow_open(secret text, sealed bytea) RETURNS text LANGUAGE c IMMUTABLE STRICT
-  AS 'MODULE_PATHNAME', 'flow_open_wrapper';
-CREATE FUNCTION auth._flow_claims(token text) RETURNS jsonb LANGUAGE c VOLATILE
+CREATE FUNCTION sae_internal.flow_seal(secret text, sid text, data text) RETURNS bytea
+  LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'flow_seal_wrapper';
+CREATE FUNCTION sae_internal.flow_open(secret text, sid text, sealed bytea) RETURNS text
+  LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'flow_open_wrapper';
+CREATE FUNCTION sae_internal.flow_claims(token text) RETURNS jsonb LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'flow_claims_wrapper';
-CREATE FUNCTION auth._flow_issuer() RETURNS text LANGUAGE c STABLE
+CREATE FUNCTION sae_internal.flow_issuer() RETURNS text LANGUAGE c STABLE
   AS 'MODULE_PATHNAME', 'flow_issuer_wrapper';
-CREATE FUNCTION auth._flow_commit(action text, arg text) RETURNS boolean LANGUAGE c VOLATILE STRICT
-  AS 'MODULE_PATHNAME', 'flow_commit_wrapper';
-CREATE FUNCTION auth._flow_pkce(verifier text, challenge text, method text) RETURNS boolean
+CREATE FUNCTION sae_internal.flow_own_row(xmin text) RETURNS boolean LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'flow_own_row_wrapper';
+CREATE FUNCTION sae_internal.flow_claim(code_hash_hex text) RETURNS boolean
+  LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'flow_claim_wrapper';
+CREATE FUNCTION sae_internal.flow_revoke(sid uuid) RETURNS void LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'flow_revoke_wrapper';
+CREATE FUNCTION sae_internal.flow_pkce(verifier text, challenge text, method text) RETURNS boolean
   LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'pkce_verify_wrapper';
+CREATE FUNCTION sae_internal.flow_sign(claims jsonb) RETURNS text LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'sign_wrapper';
 
--- The helpers below (auth._flow_raise to auth._flow_session) run only inside the SECURITY
--- DEFINER entry points, under their fixed search_path; PUBLIC may not execute them. They
--- carry no SET of their own: that lets the SQL ones be inlined and spares a GUC save and
--- restore per call, about 50 us of a 0.4 ms refresh (pgbench).
-CREATE FUNCTION auth._flow_raise(what text, reason text, detail text DEFAULT NULL)
+-- The helpers below run only inside the SECURITY DEFINER entry points, under their fixed
+-- search_path; nobody but the owner may execute them. They carry no SET of their own: that
+-- lets the SQL ones be inlined and spares a GUC save and restore per call.
+CREATE FUNCTION sae_internal.flow_raise(what text, reason text, detail text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   code text := CASE what WHEN 'option' THEN '22023' ELSE '28000' END;
@@ -88,60 +92,81 @@ BEGIN
     DETAIL = detail;
 END $$;
 
--- Expired codes, and sessions that ended a day ago (their tokens cascade): a few per call.
+CREATE FUNCTION sae_internal.flow_seconds(setting text) RETURNS bigint LANGUAGE sql STABLE
+AS $$ SELECT extract(epoch FROM current_setting(setting)::interval)::bigint $$;
+
+-- Bounded housekeeping, a few rows per call: expired codes; sessions that ended a day ago
+-- (their tokens cascade) with their revocation records; seals past the reuse interval.
 -- (The cut-offs are variables: a volatile clock_timestamp() in the condition would rule
 -- out the indexes and scan every row.)
-CREATE FUNCTION auth._flow_cleanup() RETURNS void LANGUAGE plpgsql AS $$
+CREATE FUNCTION sae_internal.flow_cleanup() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   now_ts timestamptz := clock_timestamp();
   ended_before timestamptz := now_ts - interval '1 day';
+  sealed_before timestamptz := now_ts
+    - make_interval(secs => sae_internal.flow_seconds('auth.refresh_reuse_interval'));
+  gone uuid[];
 BEGIN
   DELETE FROM auth.sae_flow_codes WHERE code_hash IN (
     SELECT code_hash FROM auth.sae_flow_codes WHERE expires_at < now_ts
     ORDER BY expires_at LIMIT 32 FOR UPDATE SKIP LOCKED);
   DELETE FROM auth.sae_flow_sessions WHERE id IN (
-    SELECT id FROM auth.sae_flow_sessions WHERE least(revoked_at, not_after) < ended_before
-    ORDER BY least(revoked_at, not_after) LIMIT 32 FOR UPDATE SKIP LOCKED);
+    SELECT id FROM auth.sae_flow_sessions WHERE not_after < ended_before
+    ORDER BY not_after LIMIT 32 FOR UPDATE SKIP LOCKED);
+  SELECT array_agg(session_id) INTO gone FROM (
+    SELECT session_id FROM auth.sae_flow_revocations WHERE revoked_at < ended_before
+    ORDER BY revoked_at LIMIT 32) r;
+  IF gone IS NOT NULL THEN
+    DELETE FROM auth.sae_flow_sessions WHERE id IN (
+      SELECT id FROM auth.sae_flow_sessions WHERE id = ANY (gone) FOR UPDATE SKIP LOCKED);
+    DELETE FROM auth.sae_flow_revocations r WHERE r.session_id = ANY (gone)
+      AND NOT EXISTS (SELECT 1 FROM auth.sae_flow_sessions s WHERE s.id = r.session_id);
+  END IF;
+  UPDATE auth.sae_flow_sessions SET sealed = NULL WHERE id IN (
+    SELECT id FROM auth.sae_flow_sessions WHERE sealed IS NOT NULL AND rotated_at < sealed_before
+    ORDER BY rotated_at LIMIT 32 FOR UPDATE SKIP LOCKED);
 END $$;
 
 -- The stored hash of a presented code or refresh token; 28000 malformed when it is not one.
-CREATE FUNCTION auth._flow_presented(what text, secret text) RETURNS bytea LANGUAGE plpgsql AS $$
+CREATE FUNCTION sae_internal.flow_presented(what text, secret text) RETURNS bytea
+LANGUAGE plpgsql AS $$
 BEGIN
   IF secret IS NULL OR secret !~ '^[A-Za-z0-9_-]{43}$' THEN
-    PERFORM auth._flow_raise(what, 'malformed', 'it is not 43 base64url characters');
+    PERFORM sae_internal.flow_raise(what, 'malformed', 'it is not 43 base64url characters');
   END IF;
-  RETURN auth._flow_hash(secret);
+  RETURN sae_internal.flow_hash(secret);
 END $$;
 
-CREATE FUNCTION auth._flow_seconds(setting text) RETURNS bigint LANGUAGE sql STABLE
-AS $$ SELECT extract(epoch FROM current_setting(setting)::interval)::bigint $$;
+CREATE FUNCTION sae_internal.flow_revoked(sid uuid) RETURNS boolean LANGUAGE sql STABLE
+AS $$ SELECT EXISTS (SELECT 1 FROM auth.sae_flow_revocations WHERE session_id = sid) $$;
 
 -- The contract's session object for a pair expiring at `expires_at`, as seen at `now_s`.
-CREATE FUNCTION auth._flow_object(access_token text, expires_at bigint, refresh_token text,
-                                  sid uuid, subject text, now_s bigint)
+CREATE FUNCTION sae_internal.flow_object(access_token text, expires_at bigint,
+                                         refresh_token text, sid uuid, subject text, now_s bigint)
 RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
   SELECT jsonb_build_object('access_token', access_token, 'token_type', 'bearer',
     'expires_in', greatest(0, expires_at - now_s), 'expires_at', expires_at,
     'refresh_token', refresh_token, 'session_id', sid, 'user', jsonb_build_object('id', subject))
 $$;
 
-CREATE FUNCTION auth._flow_now() RETURNS bigint LANGUAGE sql VOLATILE
+CREATE FUNCTION sae_internal.flow_now() RETURNS bigint LANGUAGE sql VOLATILE
 AS $$ SELECT floor(extract(epoch FROM clock_timestamp()))::bigint $$;
 
 -- A session object for `sid` with a new access token (signed as auth.sign signs).
-CREATE FUNCTION auth._flow_session(sid uuid, subject text, claims jsonb, refresh_token text)
+CREATE FUNCTION sae_internal.flow_session(sid uuid, subject text, claims jsonb,
+                                          refresh_token text)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-  iat bigint := auth._flow_now();
-  exp bigint := iat + auth._flow_seconds('auth.access_token_lifetime');
+  iat bigint := sae_internal.flow_now();
+  exp bigint := iat + sae_internal.flow_seconds('auth.access_token_lifetime');
   aud text := current_setting('auth.jwt_aud');
-  iss text := auth._flow_issuer();
+  iss text := sae_internal.flow_issuer();
   c jsonb := jsonb_build_object('role', 'authenticated') || claims
     || jsonb_build_object('sub', subject, 'session_id', sid, 'iat', iat, 'exp', exp);
 BEGIN
   IF aud <> '' THEN c := c || jsonb_build_object('aud', aud); END IF;
   IF iss IS NOT NULL THEN c := c || jsonb_build_object('iss', iss); END IF;
-  RETURN auth._flow_object(auth.sign(c), exp, refresh_token, sid, subject, iat);
+  RETURN sae_internal.flow_object(sae_internal.flow_sign(c), exp, refresh_token, sid, subject, iat);
 END $$;
 
 CREATE FUNCTION auth.pkce_begin(subject text, challenge text, method text DEFAULT 'S256',
@@ -152,66 +177,70 @@ DECLARE
   code text;
   taken text;
 BEGIN
-  PERFORM auth._flow_guard();
+  PERFORM sae_internal.flow_guard();
   IF subject IS NULL OR subject = '' THEN
-    PERFORM auth._flow_raise('option', 'subject must be a non-empty text');
+    PERFORM sae_internal.flow_raise('option', 'subject must be a non-empty text');
   END IF;
   IF method IS NULL OR method NOT IN ('S256', 'plain') THEN
-    PERFORM auth._flow_raise('option', format('unsupported PKCE method %s (use "S256" or "plain")',
+    PERFORM sae_internal.flow_raise('option', format('unsupported PKCE method %s (use "S256" or "plain")',
       coalesce(to_jsonb(method)::text, 'NULL')));
   END IF;
   IF method = 'S256' AND (challenge IS NULL OR challenge !~ '^[A-Za-z0-9_-]{43}$') THEN
-    PERFORM auth._flow_raise('option', 'an S256 challenge is 43 base64url characters');
+    PERFORM sae_internal.flow_raise('option', 'an S256 challenge is 43 base64url characters');
   END IF;
   IF method = 'plain' AND (challenge IS NULL OR challenge !~ '^[A-Za-z0-9._~-]{43,128}$') THEN
-    PERFORM auth._flow_raise('option', 'a plain challenge is 43 to 128 characters of [A-Za-z0-9-._~]');
+    PERFORM sae_internal.flow_raise('option', 'a plain challenge is 43 to 128 characters of [A-Za-z0-9-._~]');
   END IF;
   IF claims IS NULL OR jsonb_typeof(claims) <> 'object' THEN
-    PERFORM auth._flow_raise('option', 'claims must be a JSON object');
+    PERFORM sae_internal.flow_raise('option', 'claims must be a JSON object');
   END IF;
   SELECT string_agg(k, ', ') INTO taken FROM jsonb_object_keys(claims) k
   WHERE k IN ('sub', 'session_id', 'iat', 'exp', 'nbf', 'aud', 'iss');
   IF taken IS NOT NULL THEN
-    PERFORM auth._flow_raise('option', format('claims may not set %s (the flow sets them)', taken));
+    PERFORM sae_internal.flow_raise('option', format('claims may not set %s (the flow sets them)', taken));
   END IF;
   IF ttl IS NULL OR ttl <= interval '0' THEN
-    PERFORM auth._flow_raise('option', 'ttl must be positive');
+    PERFORM sae_internal.flow_raise('option', 'ttl must be positive');
   END IF;
-  PERFORM auth._flow_cleanup();
-  code := auth._flow_secret();
+  PERFORM sae_internal.flow_cleanup();
+  code := sae_internal.flow_secret();
   INSERT INTO auth.sae_flow_codes
-  VALUES (auth._flow_hash(code), subject, challenge, method, claims, clock_timestamp() + ttl);
+  VALUES (sae_internal.flow_hash(code), subject, challenge, method, claims, clock_timestamp() + ttl);
   RETURN code;
 END $$;
 
+-- The code is claimed (removed, in a transaction of its own) before the verifier is judged:
+-- every presented verifier costs the code, and of concurrent callers exactly one is judged.
 CREATE FUNCTION auth.pkce_exchange(auth_code text, verifier text) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   h bytea;
   c auth.sae_flow_codes;
+  own boolean;
   sid uuid := gen_random_uuid();
-  rt text := auth._flow_secret();
-  rt_hash bytea := auth._flow_hash(rt);
-  lifetime bigint := auth._flow_seconds('auth.session_lifetime');
+  rt text := sae_internal.flow_secret();
+  rt_hash bytea := sae_internal.flow_hash(rt);
+  lifetime bigint := sae_internal.flow_seconds('auth.session_lifetime');
 BEGIN
-  PERFORM auth._flow_guard();
-  h := auth._flow_presented('auth code', auth_code);
+  PERFORM sae_internal.flow_guard();
+  h := sae_internal.flow_presented('auth code', auth_code);
   SELECT * INTO c FROM auth.sae_flow_codes WHERE code_hash = h;
   IF NOT FOUND THEN
-    PERFORM auth._flow_raise('auth code', 'unknown',
+    PERFORM sae_internal.flow_raise('auth code', 'unknown',
       'no such code: never issued, already used, burnt, or cleaned up after expiry');
   END IF;
   IF c.expires_at <= clock_timestamp() THEN
-    PERFORM auth._flow_raise('auth code', 'expired');
+    PERFORM sae_internal.flow_raise('auth code', 'expired');
   END IF;
-  IF verifier IS NULL OR NOT auth._flow_pkce(verifier, c.challenge, c.method) THEN
-    PERFORM auth._flow_commit('burn', encode(h, 'hex'));
-    PERFORM auth._flow_raise('auth code', 'bad_verifier',
+  own := sae_internal.flow_own_row((SELECT xmin::text FROM auth.sae_flow_codes WHERE code_hash = h));
+  IF own THEN  -- issued in this very transaction: a rollback removes it anyway
+    DELETE FROM auth.sae_flow_codes WHERE code_hash = h;
+  ELSIF NOT sae_internal.flow_claim(encode(h, 'hex')) THEN
+    PERFORM sae_internal.flow_raise('auth code', 'unknown', 'the code was used meanwhile');
+  END IF;
+  IF verifier IS NULL OR NOT sae_internal.flow_pkce(verifier, c.challenge, c.method) THEN
+    PERFORM sae_internal.flow_raise('auth code', 'bad_verifier',
       'the verifier does not answer the challenge; the code is burnt');
-  END IF;
-  DELETE FROM auth.sae_flow_codes WHERE code_hash = h;
-  IF NOT FOUND THEN  -- exchanged (or burnt) by another call meanwhile
-    PERFORM auth._flow_raise('auth code', 'unknown', 'the code was used meanwhile');
   END IF;
   INSERT INTO auth.sae_flow_sessions (id, subject, claims, created_at, not_after,
                                       current_hash, rotated_at)
@@ -219,7 +248,7 @@ BEGIN
           CASE WHEN lifetime > 0 THEN clock_timestamp() + make_interval(secs => lifetime) END,
           rt_hash, clock_timestamp());
   INSERT INTO auth.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
-  RETURN auth._flow_session(sid, c.subject, c.claims, rt);
+  RETURN sae_internal.flow_session(sid, c.subject, c.claims, rt);
 END $$;
 
 CREATE FUNCTION auth.refresh(refresh_token text) RETURNS jsonb
@@ -233,49 +262,55 @@ DECLARE
   out jsonb;
   pair text;
 BEGIN
-  PERFORM auth._flow_guard();
-  h := auth._flow_presented('refresh token', refresh_token);
+  PERFORM sae_internal.flow_guard();
+  h := sae_internal.flow_presented('refresh token', refresh_token);
   SELECT session_id INTO sid FROM auth.sae_flow_refresh_tokens WHERE token_hash = h;
   IF NOT FOUND THEN
-    PERFORM auth._flow_raise('refresh token', 'unknown');
+    PERFORM sae_internal.flow_raise('refresh token', 'unknown');
   END IF;
   -- Twice at most: a call that loses the rotation race reads the winner's session.
   FOR attempt IN 1..2 LOOP
     SELECT * INTO s FROM auth.sae_flow_sessions WHERE id = sid;
-    IF NOT FOUND OR s.revoked_at IS NOT NULL THEN
-      PERFORM auth._flow_raise('refresh token', 'session_revoked');
+    IF NOT FOUND OR sae_internal.flow_revoked(sid) THEN
+      PERFORM sae_internal.flow_raise('refresh token', 'session_revoked');
     END IF;
     IF s.not_after <= clock_timestamp() THEN
-      PERFORM auth._flow_raise('refresh token', 'session_expired');
+      PERFORM sae_internal.flow_raise('refresh token', 'session_expired');
     END IF;
     IF s.current_hash = h THEN
-      rt := auth._flow_secret();
-      rt_hash := auth._flow_hash(rt);
-      out := auth._flow_session(sid, s.subject, s.claims, rt);
+      rt := sae_internal.flow_secret();
+      rt_hash := sae_internal.flow_hash(rt);
+      out := sae_internal.flow_session(sid, s.subject, s.claims, rt);
       UPDATE auth.sae_flow_sessions
       SET current_hash = rt_hash, previous_hash = h, rotated_at = clock_timestamp(),
-          sealed = auth._flow_seal(refresh_token, out::text)
-      WHERE id = sid AND current_hash = h AND revoked_at IS NULL;
+          sealed = sae_internal.flow_seal(refresh_token, sid::text, out::text)
+      WHERE id = sid AND current_hash = h;
       IF FOUND THEN
         INSERT INTO auth.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
+        -- Keep the hashes of the session's last 64 tokens: reuse of any of them revokes
+        -- the session; an older one is unknown (it grants nothing either way).
+        DELETE FROM auth.sae_flow_refresh_tokens WHERE token_hash IN (
+          SELECT token_hash FROM auth.sae_flow_refresh_tokens WHERE session_id = sid
+          ORDER BY issued_at DESC OFFSET 64 LIMIT 8);
         RETURN out;
       END IF;
       CONTINUE;
     END IF;
-    IF s.previous_hash = h AND clock_timestamp()
-        < s.rotated_at + make_interval(secs => auth._flow_seconds('auth.refresh_reuse_interval')) THEN
-      pair := auth._flow_open(refresh_token, s.sealed);
+    IF s.previous_hash = h AND s.sealed IS NOT NULL AND clock_timestamp()
+        < s.rotated_at + make_interval(secs => sae_internal.flow_seconds('auth.refresh_reuse_interval')) THEN
+      pair := sae_internal.flow_open(refresh_token, sid::text, s.sealed);
       IF pair IS NOT NULL THEN
         out := pair::jsonb;
-        RETURN auth._flow_object(out->>'access_token', (out->>'expires_at')::bigint,
-          out->>'refresh_token', sid, s.subject, auth._flow_now());
+        RETURN sae_internal.flow_object(out->>'access_token', (out->>'expires_at')::bigint,
+          out->>'refresh_token', sid, s.subject, sae_internal.flow_now());
       END IF;
     END IF;
-    PERFORM auth._flow_commit('revoke', sid::text);
-    PERFORM auth._flow_raise('refresh token', 'reused',
+    -- Committed on its own before the error; raises instead when it cannot be.
+    PERFORM sae_internal.flow_revoke(sid);
+    PERFORM sae_internal.flow_raise('refresh token', 'reused',
       'the token was already rotated; its session is revoked');
   END LOOP;
-  PERFORM auth._flow_raise('refresh token', 'unknown', 'the session changed during the refresh');
+  PERFORM sae_internal.flow_raise('refresh token', 'unknown', 'the session changed during the refresh');
 END $$;
 
 CREATE FUNCTION auth.resume(access_token text, refresh_token text) RETURNS jsonb
@@ -285,11 +320,11 @@ DECLARE
   sid uuid;
   s auth.sae_flow_sessions;
   h bytea;
-  now_s bigint := auth._flow_now();
+  now_s bigint := sae_internal.flow_now();
   exp bigint;
 BEGIN
-  PERFORM auth._flow_guard();
-  c := auth._flow_claims(access_token);  -- NULL: expired, so refresh
+  PERFORM sae_internal.flow_guard();
+  c := sae_internal.flow_claims(access_token);  -- NULL: expired, so refresh
   IF c IS NOT NULL THEN
     IF jsonb_typeof(c->'session_id') IS DISTINCT FROM 'string'
        OR c->>'session_id' !~ '^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$' THEN
@@ -297,17 +332,18 @@ BEGIN
         DETAIL = 'the access token has no session_id: it was not issued by these flows';
     END IF;
     sid := (c->>'session_id')::uuid;
-    h := auth._flow_presented('refresh token', refresh_token);
+    h := sae_internal.flow_presented('refresh token', refresh_token);
     IF NOT EXISTS (SELECT 1 FROM auth.sae_flow_refresh_tokens
                    WHERE token_hash = h AND session_id = sid) THEN
-      PERFORM auth._flow_raise('refresh token', 'unknown',
+      PERFORM sae_internal.flow_raise('refresh token', 'unknown',
         'the refresh token does not belong to the access token''s session');
     END IF;
     SELECT * INTO s FROM auth.sae_flow_sessions WHERE id = sid;
     exp := (c->>'exp')::numeric;
-    IF s.current_hash = h AND s.revoked_at IS NULL AND coalesce(s.not_after > clock_timestamp(), true)
-       AND exp - now_s > auth._flow_seconds('auth.resume_margin') THEN
-      RETURN auth._flow_object(access_token, exp, refresh_token, sid, s.subject, now_s);
+    IF s.current_hash = h AND NOT sae_internal.flow_revoked(sid)
+       AND coalesce(s.not_after > clock_timestamp(), true)
+       AND exp - now_s > sae_internal.flow_seconds('auth.resume_margin') THEN
+      RETURN sae_internal.flow_object(access_token, exp, refresh_token, sid, s.subject, now_s);
     END IF;
   END IF;
   RETURN auth.refresh(refresh_token);
@@ -316,33 +352,24 @@ END $$;
 CREATE FUNCTION auth.revoke_session(session_id uuid) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  PERFORM auth._flow_guard();
-  UPDATE auth.sae_flow_sessions SET revoked_at = clock_timestamp()
-  WHERE id = revoke_session.session_id AND revoked_at IS NULL;
+  PERFORM sae_internal.flow_guard();
+  INSERT INTO auth.sae_flow_revocations
+  SELECT s.id, clock_timestamp() FROM auth.sae_flow_sessions s
+  WHERE s.id = revoke_session.session_id AND NOT sae_internal.flow_revoked(s.id);
 END $$;
 
 CREATE FUNCTION auth.revoke_all(subject text) RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE n integer;
 BEGIN
-  PERFORM auth._flow_guard();
-  UPDATE auth.sae_flow_sessions s SET revoked_at = clock_timestamp()
-  WHERE s.subject = revoke_all.subject AND s.revoked_at IS NULL
+  PERFORM sae_internal.flow_guard();
+  INSERT INTO auth.sae_flow_revocations
+  SELECT s.id, clock_timestamp() FROM auth.sae_flow_sessions s
+  WHERE s.subject = revoke_all.subject AND NOT sae_internal.flow_revoked(s.id)
     AND NOT coalesce(s.not_after <= clock_timestamp(), false);
   GET DIAGNOSTICS n = ROW_COUNT;
   RETURN n;
 END $$;
-
-REVOKE EXECUTE ON FUNCTION auth._flow_guard(), auth._flow_secret(), auth._flow_hash(text),
-  auth._flow_seal(text, text), auth._flow_open(text, bytea), auth._flow_claims(text),
-  auth._flow_issuer(), auth._flow_commit(text, text), auth._flow_pkce(text, text, text),
-  auth._flow_raise(text, text, text), auth._flow_presented(text, text), auth._flow_cleanup(), auth._flow_seconds(text),
-  auth._flow_session(uuid, text, jsonb, text),
-  auth._flow_object(text, bigint, text, uuid, text, bigint), auth._flow_now() FROM PUBLIC;
--- Issuing codes and revoking are the application's privileged steps; exchanging a code and
--- refreshing need the secrets themselves, so any role may call them.
-REVOKE EXECUTE ON FUNCTION auth.pkce_begin(text, text, text, jsonb, interval),
-  auth.revoke_session(uuid), auth.revoke_all(text) FROM PUBLIC;
 
 COMMENT ON FUNCTION auth.pkce_begin(text, text, text, jsonb, interval) IS 'Issue a single-use auth code for subject, bound to a PKCE challenge (privileged)';
 COMMENT ON FUNCTION auth.pkce_exchange(text, text) IS 'Exchange an auth code and its PKCE verifier for a session (access and refresh token)';

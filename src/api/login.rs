@@ -4,7 +4,7 @@ use super::now;
 use crate::error::OrReport;
 use crate::gucs::{self, text};
 use crate::jsonb::{to_jsonb, JsonbOut, JsonbText};
-use crate::keycache::text_key;
+use crate::keycache::configured_key;
 use auth_core::claims::VerifyOptions;
 use auth_core::jsonb::Node;
 use auth_core::keys::{KeySet, Material};
@@ -35,7 +35,7 @@ pub(crate) fn configured_keys() -> Result<Rc<KeySet>, ErrorReport> {
     if secret.is_empty() {
         return Err(key_error("is not set"));
     }
-    let keys = text_key(secret).map_err(|e| match e {
+    let keys = configured_key(secret).map_err(|e| match e {
         // the parse error names what is wrong, never the bytes
         AuthError::InvalidKey(why) => key_error(&format!("is not a usable key: {why}")),
         other => crate::error::report(other),
@@ -319,8 +319,6 @@ CREATE FUNCTION auth.sign(claims jsonb) RETURNS text LANGUAGE c VOLATILE STRICT
   AS 'MODULE_PATHNAME', 'sign_wrapper';
 CREATE FUNCTION auth.issue_api_key(role text, expires_in interval DEFAULT '10 years') RETURNS text
   LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'issue_api_key_wrapper';
-REVOKE EXECUTE ON FUNCTION auth.sign(jsonb) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION auth.issue_api_key(text, interval) FROM PUBLIC;
 COMMENT ON FUNCTION auth.login(text) IS 'Verify a JWT with auth.jwt_secret, then SET LOCAL ROLE to its role and set request.jwt.claims (PostgREST''s per-request step)';
 COMMENT ON FUNCTION auth.logout() IS 'Back to the session role with no claims, for the rest of the transaction';
 COMMENT ON FUNCTION auth.authenticate(text, text) IS 'Check an API key (anon or service_role), then auth.login with the Authorization bearer token or the key itself';

@@ -2,6 +2,7 @@
 pub mod context;
 pub mod debug;
 pub mod flows;
+pub mod install;
 pub mod jwt;
 pub mod login;
 pub mod pgjwt;

@@ -38,7 +38,9 @@ fn pgjwt_verify(
 
 extension_sql!(
     r#"
-DO $$ BEGIN
+CREATE FUNCTION sae_internal.create_pgjwt_schema() RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
   IF to_regnamespace('pgjwt') IS NULL THEN
     CREATE SCHEMA pgjwt;
   ELSIF EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = 'pgjwt'::regnamespace
@@ -47,7 +49,8 @@ DO $$ BEGIN
       MESSAGE = 'schema pgjwt already holds pgjwt''s functions (is the pgjwt extension installed there?)',
       HINT = 'supabase_auth_ext provides them natively: DROP EXTENSION pgjwt first.';
   END IF;
-END $$;
+END $f$;
+SELECT sae_internal.create_pgjwt_schema();
 CREATE FUNCTION pgjwt.url_encode(data bytea) RETURNS text LANGUAGE sql IMMUTABLE STRICT
   SET search_path = pg_catalog
   AS $f$ SELECT translate(encode(data, 'base64'), E'+/=\n', '-_') $f$;
@@ -60,7 +63,6 @@ CREATE FUNCTION pgjwt.sign(payload json, secret text, algorithm text DEFAULT 'HS
 CREATE FUNCTION pgjwt.verify(token text, secret text, algorithm text DEFAULT 'HS256')
   RETURNS TABLE(header json, payload json, valid boolean)
   LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'pgjwt_verify_wrapper';
-GRANT USAGE ON SCHEMA pgjwt TO PUBLIC;
 COMMENT ON FUNCTION pgjwt.sign(json, text, text) IS 'pgjwt 0.2.0 compatible: the same token byte for byte (native HMAC)';
 COMMENT ON FUNCTION pgjwt.verify(text, text, text) IS 'pgjwt 0.2.0 compatible: (header, payload, valid); valid false for a wrong secret, expired or not yet valid';
 "#,
