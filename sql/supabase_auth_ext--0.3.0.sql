@@ -224,6 +224,20 @@ COMMENT ON FUNCTION auth.use_native_helpers(boolean) IS 'Switch auth.uid/role/em
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- src/api/debug.rs
+-- requires:
+--   auth_context
+
+
+CREATE FUNCTION auth.whoami() RETURNS jsonb LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'whoami_wrapper';
+CREATE FUNCTION auth.stats() RETURNS jsonb LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'stats_wrapper';
+COMMENT ON FUNCTION auth.whoami() IS 'The current role, where the request claims came from, and why auth.uid() is NULL when it is';
+COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, key cache hits and misses (superusers only)';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- src/api/login.rs
 -- requires:
 --   auth_context
@@ -434,6 +448,8 @@ BEGIN
   IF subject IS NULL OR subject = '' THEN
     PERFORM sae_internal.flow_raise('option', 'subject must be a non-empty text');
   END IF;
+  -- any letter case, as Supabase Auth (supabase-js sends s256); stored as RFC 7636 spells it
+  method := CASE lower(method) WHEN 's256' THEN 'S256' WHEN 'plain' THEN 'plain' ELSE method END;
   IF method IS NULL OR method NOT IN ('S256', 'plain') THEN
     PERFORM sae_internal.flow_raise('option', format('unsupported PKCE method %s (use "S256" or "plain")',
       coalesce(to_jsonb(method)::text, 'NULL')));
@@ -630,20 +646,6 @@ COMMENT ON FUNCTION auth.refresh(text) IS 'Rotate a refresh token: a new session
 COMMENT ON FUNCTION auth.resume(text, text) IS 'The pair as is while the access token is valid beyond auth.resume_margin, else refreshed';
 COMMENT ON FUNCTION auth.revoke_session(uuid) IS 'End one flow session: its refresh tokens stop working (privileged)';
 COMMENT ON FUNCTION auth.revoke_all(text) IS 'End every live flow session of a subject; returns how many (privileged)';
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- src/api/debug.rs
--- requires:
---   auth_context
-
-
-CREATE FUNCTION auth.whoami() RETURNS jsonb LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'whoami_wrapper';
-CREATE FUNCTION auth.stats() RETURNS jsonb LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'stats_wrapper';
-COMMENT ON FUNCTION auth.whoami() IS 'The current role, where the request claims came from, and why auth.uid() is NULL when it is';
-COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, key cache hits and misses (superusers only)';
 /* </end connected objects> */
 
 /* <begin connected objects> */

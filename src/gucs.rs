@@ -89,6 +89,26 @@ unsafe extern "C-unwind" fn check_secret(
     true
 }
 
+/// A role path PostgREST would refuse at startup is refused when set (22023, with why).
+unsafe extern "C-unwind" fn check_role_claim(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    if newval.is_null() || (*newval).is_null() {
+        return true;
+    }
+    let text = std::ffi::CStr::from_ptr(*newval).to_string_lossy();
+    match auth_core::request::RolePath::parse(&text) {
+        Ok(_) => true,
+        Err(e) => {
+            let why = CString::new(e.to_string().replace('%', "%%")).unwrap_or_default();
+            pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(why.as_ptr());
+            false
+        }
+    }
+}
+
 pub fn init(on_change: unsafe extern "C-unwind" fn(*const c_char, *mut c_void)) {
     // Before defining auth.jwt_secret: did it exist as a placeholder, readable by all?
     // Loaded at connection start (session_preload_libraries, shared_preload_libraries) the
@@ -115,7 +135,7 @@ pub fn init(on_change: unsafe extern "C-unwind" fn(*const c_char, *mut c_void)) 
         &'static CStr,
         &'static CStr,
         &'static GucSetting<Option<CString>>,
-    ); 5] = [
+    ); 4] = [
         (
             c"auth.jwt_aud",
             c"Sets the audience auth.login expects (empty: not checked).",
@@ -125,11 +145,6 @@ pub fn init(on_change: unsafe extern "C-unwind" fn(*const c_char, *mut c_void)) 
             c"auth.jwt_iss",
             c"Sets the issuers auth.login accepts, comma-separated (empty: not checked).",
             &JWT_ISS,
-        ),
-        (
-            c"auth.jwt_role_claim",
-            c"Sets the dot path of the claim that names the role.",
-            &JWT_ROLE_CLAIM,
         ),
         (
             c"auth.anon_role",
@@ -153,6 +168,19 @@ pub fn init(on_change: unsafe extern "C-unwind" fn(*const c_char, *mut c_void)) 
         );
     }
 
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"auth.jwt_role_claim",
+            c"Sets where the role is in the claims, as PostgREST's jwt-role-claim-key.",
+            c"RFC 9535 JSONPath ($.role), PostgREST's older JSPath (.role) or a dot path (role). Superuser-only.",
+            &JWT_ROLE_CLAIM,
+            GucContext::Suset,
+            GucFlags::default(),
+            Some(check_role_claim),
+            None,
+            None,
+        );
+    }
     GucRegistry::define_int_guc(
         c"auth.jwt_leeway",
         c"Sets the seconds of clock skew allowed when checking exp and nbf.",

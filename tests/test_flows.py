@@ -189,7 +189,7 @@ def test_plain_and_s256(admin, app):
 
 
 @pytest.mark.parametrize("args,prefix", [
-    (("u", "C" * 43, "s256"), "invalid option: unsupported PKCE method"),
+    (("u", "C" * 43, "S512"), "invalid option: unsupported PKCE method"),
     (("u", "C" * 43, None), "invalid option: unsupported PKCE method"),
     (("u", "C" * 42, "S256"), "invalid option: an S256 challenge"),
     (("u", "C" * 43 + "=", "S256"), "invalid option: an S256 challenge"),

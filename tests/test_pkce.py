@@ -44,7 +44,15 @@ def test_boundary_lengths_and_charset(db):
         assert one(db, "select pkce_verify(%s, %s)", (v, c)) is True
 
 
-@pytest.mark.parametrize("method", ["s256", "PLAIN", "S512", "", "sha256"])
+@pytest.mark.parametrize("method", ["S256", "s256", "S256".swapcase(), "plain", "PLAIN", "Plain"])
+def test_method_in_any_letter_case(db, method):
+    """supabase-js (auth-js) sends "s256"; Supabase Auth lower-cases before comparing."""
+    c = CHALLENGE if method.lower() == "s256" else VERIFIER
+    assert one(db, "select pkce_challenge(%s, %s)", (VERIFIER, method)) == c
+    assert one(db, "select pkce_verify(%s, %s, %s)", (VERIFIER, c, method)) is True
+
+
+@pytest.mark.parametrize("method", ["S512", "", "sha256", " S256", "none"])
 def test_unknown_method(db, method):
     fails(db, "select pkce_verify(%s, %s, %s)", (VERIFIER, CHALLENGE, method), sqlstate="22023")
     fails(db, "select pkce_challenge(%s, %s)", (VERIFIER, method), sqlstate="22023")

@@ -14,9 +14,12 @@ pub struct VerifyOptions {
     pub leeway: Option<f64>,
     pub require: Vec<String>,
     pub now: Option<f64>,
-    /// A token without `aud` passes the aud check (PostgREST's rule for its jwt-aud, used by
-    /// auth.login: Supabase's API keys carry no aud). Not settable from the JSON options.
-    pub aud_optional: bool,
+    /// PostgREST's claim rules (auth.login; not settable from the JSON options): a claim
+    /// that is null counts as absent; an `aud` absent, null or `[]` passes a configured
+    /// audience (Supabase's API keys carry none), and one that is not a string or an array
+    /// of strings is refused even with no audience configured; `iat` must be a number no
+    /// later than now plus the leeway ("JWT issued at future").
+    pub postgrest: bool,
 }
 
 fn bad(msg: impl Into<String>) -> AuthError {
@@ -92,9 +95,10 @@ impl VerifyOptions {
     }
 }
 
-fn claim_number(claims: &Node, name: &str) -> Result<Option<f64>> {
+fn claim_number(claims: &Node, name: &str, null_is_absent: bool) -> Result<Option<f64>> {
     match claims.get(name) {
         None => Ok(None),
+        Some(Node::Null) if null_is_absent => Ok(None),
         // a number too large for f64 is no usable time either
         Some(n) => n.as_f64().map(Some).ok_or_else(|| {
             AuthError::token(
@@ -107,7 +111,8 @@ fn claim_number(claims: &Node, name: &str) -> Result<Option<f64>> {
 
 /// Check exp, nbf, aud, iss and require against the options, at time `now` with `leeway`.
 pub fn check(claims: &Node, o: &VerifyOptions, now: f64, leeway: f64) -> Result<()> {
-    if let Some(exp) = claim_number(claims, "exp")? {
+    let pg = o.postgrest;
+    if let Some(exp) = claim_number(claims, "exp", pg)? {
         if now >= exp + leeway {
             return Err(AuthError::token(
                 Reason::Expired,
@@ -115,7 +120,7 @@ pub fn check(claims: &Node, o: &VerifyOptions, now: f64, leeway: f64) -> Result<
             ));
         }
     }
-    if let Some(nbf) = claim_number(claims, "nbf")? {
+    if let Some(nbf) = claim_number(claims, "nbf", pg)? {
         if now < nbf - leeway {
             return Err(AuthError::token(
                 Reason::NotYetValid,
@@ -123,7 +128,32 @@ pub fn check(claims: &Node, o: &VerifyOptions, now: f64, leeway: f64) -> Result<
             ));
         }
     }
-    let aud_absent_ok = o.aud_optional && claims.get("aud").is_none();
+    if pg {
+        if let Some(iat) = claim_number(claims, "iat", true)? {
+            if iat > now + leeway {
+                return Err(AuthError::token(
+                    Reason::NotYetValid,
+                    format!("the token was issued in the future, at {iat} (now {now:.0}, leeway {leeway} s)"),
+                ));
+            }
+        }
+        match claims.get("aud") {
+            None | Some(Node::Null) | Some(Node::Str(_)) => {}
+            Some(Node::Arr(items)) if items.iter().all(|i| i.as_str().is_some()) => {}
+            Some(_) => {
+                return Err(AuthError::token(
+                    Reason::BadClaimType,
+                    "claim \"aud\" must be a string or an array of strings",
+                ))
+            }
+        }
+    }
+    let aud_absent_ok = pg
+        && match claims.get("aud") {
+            None | Some(Node::Null) => true,
+            Some(Node::Arr(items)) => items.is_empty(),
+            _ => false,
+        };
     if let Some(expected) = o.aud.as_ref().filter(|_| !aud_absent_ok) {
         let got: Vec<&str> = match claims.get("aud") {
             None => {
@@ -280,6 +310,45 @@ mod tests {
             reason(r#"{"iss":["i"]}"#, r#"{"iss":"i"}"#, 0.0, 0.0),
             Some(Reason::BadClaimType)
         );
+    }
+
+    #[test]
+    fn postgrest_rules() {
+        // PostgREST's validateClaims (src/library/PostgREST/Auth/Jwt.hs), as auth.login uses it
+        let o = |aud: Option<&str>| VerifyOptions {
+            aud: aud.map(|a| vec![a.to_owned()]),
+            postgrest: true,
+            ..VerifyOptions::default()
+        };
+        let r = |claims: &str, o: &VerifyOptions| {
+            let c = crate::jsonb::parse(claims.as_bytes()).unwrap();
+            check(&c, o, 1000.0, 30.0).err().and_then(|e| e.reason())
+        };
+        let aud = o(Some("a"));
+        for ok in [
+            r#"{}"#,
+            r#"{"aud":null}"#,
+            r#"{"aud":[]}"#,
+            r#"{"aud":"a"}"#,
+            r#"{"aud":["b","a"]}"#,
+        ] {
+            assert_eq!(r(ok, &aud), None, "{ok}");
+        }
+        assert_eq!(r(r#"{"aud":"b"}"#, &aud), Some(Reason::BadAudience));
+        for bad in [r#"{"aud":{}}"#, r#"{"aud":["a",1]}"#, r#"{"aud":5}"#] {
+            assert_eq!(
+                r(bad, &o(None)),
+                Some(Reason::BadClaimType),
+                "{bad} with no audience"
+            );
+        }
+        assert_eq!(r(r#"{"iat":"1"}"#, &o(None)), Some(Reason::BadClaimType));
+        assert_eq!(r(r#"{"iat":1030}"#, &o(None)), None, "within the leeway");
+        assert_eq!(r(r#"{"iat":1031}"#, &o(None)), Some(Reason::NotYetValid));
+        assert_eq!(r(r#"{"exp":null,"nbf":null,"iat":null}"#, &o(None)), None);
+        // jwt_verify keeps its documented options: none of this without `postgrest`
+        let plain = VerifyOptions::default();
+        assert_eq!(r(r#"{"iat":5000,"aud":{}}"#, &plain), None);
     }
 
     #[test]

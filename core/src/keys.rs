@@ -189,8 +189,15 @@ impl KeySet {
 
     fn from_object(obj: &Map<String, Value>) -> Result<KeySet> {
         if obj.contains_key("kty") {
+            let key = jwk(obj, None)?;
+            if !key.understood() {
+                return Err(AuthError::InvalidKey(format!(
+                    "kty {} is not supported (oct, RSA, EC P-256/P-384, OKP Ed25519)",
+                    key_type(obj)
+                )));
+            }
             return Ok(KeySet {
-                keys: vec![jwk(obj, None)?],
+                keys: vec![key],
                 is_set: false,
             });
         }
@@ -212,6 +219,13 @@ impl KeySet {
                 ))),
             })
             .collect::<Result<Vec<_>>>()?;
+        // RFC 7517 section 5: members whose kty (or curve) is not understood are ignored
+        let keys: Vec<Key> = keys.into_iter().filter(Key::understood).collect();
+        if keys.is_empty() {
+            return Err(AuthError::InvalidKey(
+                "the JWKS has no usable key (kty oct, RSA, EC P-256/P-384, OKP Ed25519)".into(),
+            ));
+        }
         Ok(KeySet { keys, is_set: true })
     }
 
@@ -235,6 +249,18 @@ impl KeySet {
             None => "no key can sign with a supported algorithm".into(),
         }))
     }
+}
+
+impl Key {
+    /// Whether its kty (and curve) is one we implement.
+    fn understood(&self) -> bool {
+        !matches!(self.material, Material::Unusable { family: None })
+    }
+}
+
+/// The kty of a JWK object as JSON text, for messages.
+fn key_type(obj: &Map<String, Value>) -> String {
+    obj.get("kty").map_or("null".into(), |v| v.to_string())
 }
 
 /// A PEM key (see [`crate::asym::pem`]); a private key both signs and verifies.
@@ -436,6 +462,30 @@ mod tests {
                 .is_err()
         );
         assert!(KeySet::from_text("-----BEGIN FOO-----\n").is_err());
+    }
+
+    #[test]
+    fn kty_not_understood() {
+        // a lone JWK: an invalid key; in a JWKS: skipped (RFC 7517 section 5)
+        for lone in [
+            r#"{"kty":"XYZ","k":"c2VjcmV0"}"#,
+            r#"{"kty":"EC","crv":"P-521","x":"AA","y":"AA"}"#,
+            r#"{"kty":"OKP","crv":"X25519","x":"AA"}"#,
+        ] {
+            let e = KeySet::from_json(lone).unwrap_err().to_string();
+            assert!(e.starts_with("invalid key: kty"), "{e}");
+        }
+        let set = KeySet::from_json(
+            r#"{"keys":[{"kty":"XYZ","kid":"x"},{"kty":"oct","k":"YQ","kid":"b"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(set.keys.len(), 1);
+        assert_eq!(set.keys[0].kid.as_deref(), Some("b"));
+        let e =
+            KeySet::from_json(r#"{"keys":[{"kty":"XYZ"},{"kty":"OKP","crv":"X448","x":"AA"}]}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("no usable key"), "{e}");
     }
 
     #[test]

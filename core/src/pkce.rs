@@ -14,11 +14,12 @@ pub enum Method {
 }
 
 impl Method {
-    /// Exactly as spelled in RFC 7636: `S256` or `plain`.
+    /// `S256` or `plain` in any letter case: supabase-js (auth-js) sends `s256`, and
+    /// Supabase Auth lower-cases the method before comparing.
     pub fn parse(name: &str) -> Result<Method> {
         match name {
-            "S256" => Ok(Method::S256),
-            "plain" => Ok(Method::Plain),
+            n if n.eq_ignore_ascii_case("S256") => Ok(Method::S256),
+            n if n.eq_ignore_ascii_case("plain") => Ok(Method::Plain),
             other => Err(AuthError::InvalidOption(format!(
                 "unsupported PKCE method {} (use \"S256\" or \"plain\")",
                 crate::json::quote(other)
@@ -106,8 +107,18 @@ mod tests {
         assert!(!is_valid_verifier(&format!("{}é", "a".repeat(42))));
         assert!(!verify(&"a".repeat(42), &"a".repeat(42), Method::Plain));
         assert!(challenge("short", Method::S256).is_err());
-        assert!(Method::parse("s256").is_err());
-        assert!(Method::parse("PLAIN").is_err());
+        for (name, m) in [
+            ("S256", Method::S256),
+            ("s256", Method::S256),
+            ("plain", Method::Plain),
+            ("PLAIN", Method::Plain),
+            ("Plain", Method::Plain),
+        ] {
+            assert_eq!(Method::parse(name).unwrap(), m);
+        }
+        for bad in ["S384", "sha256", "", " S256", "none"] {
+            assert!(Method::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

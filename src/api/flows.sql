@@ -181,6 +181,8 @@ BEGIN
   IF subject IS NULL OR subject = '' THEN
     PERFORM sae_internal.flow_raise('option', 'subject must be a non-empty text');
   END IF;
+  -- any letter case, as Supabase Auth (supabase-js sends s256); stored as RFC 7636 spells it
+  method := CASE lower(method) WHEN 's256' THEN 'S256' WHEN 'plain' THEN 'plain' ELSE method END;
   IF method IS NULL OR method NOT IN ('S256', 'plain') THEN
     PERFORM sae_internal.flow_raise('option', format('unsupported PKCE method %s (use "S256" or "plain")',
       coalesce(to_jsonb(method)::text, 'NULL')));

@@ -58,7 +58,7 @@ pub(crate) fn login_options() -> VerifyOptions {
     let iss = request::list(text(&gucs::JWT_ISS));
     VerifyOptions {
         aud: (!aud.is_empty()).then(|| vec![aud.to_owned()]),
-        aud_optional: true,
+        postgrest: true,
         iss: (!iss.is_empty()).then(|| iss.iter().map(|s| s.to_string()).collect()),
         ..VerifyOptions::default()
     }
@@ -69,8 +69,23 @@ pub(crate) fn first_issuer() -> Option<&'static str> {
     request::list(text(&gucs::JWT_ISS)).first().copied()
 }
 
-fn role_path() -> Result<RolePath, ErrorReport> {
-    RolePath::parse(text(&gucs::JWT_ROLE_CLAIM)).or_report()
+thread_local! {
+    /// auth.jwt_role_claim as last parsed (a JSONPath query is compiled once, not per call).
+    static ROLE_PATH: std::cell::RefCell<Option<(String, Rc<RolePath>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn role_path() -> Result<Rc<RolePath>, ErrorReport> {
+    let setting = text(&gucs::JWT_ROLE_CLAIM);
+    ROLE_PATH.with_borrow_mut(|cached| {
+        if let Some((t, p)) = cached.as_ref().filter(|(t, _)| t == setting) {
+            let _ = t;
+            return Ok(p.clone());
+        }
+        let p = Rc::new(RolePath::parse(setting).or_report()?);
+        *cached = Some((setting.to_owned(), p.clone()));
+        Ok(p)
+    })
 }
 
 /// What a verified token (or no token) grants: the role, and the claims with role filled
@@ -86,7 +101,8 @@ struct Grant {
 fn grant(token: Option<&str>) -> Result<auth_core::Result<Grant>, ErrorReport> {
     let anon = text(&gucs::ANON_ROLE);
     let Some(token) = token else {
-        return Ok(with_role(&mut Node::Obj(vec![]), "{}", anon.to_owned()));
+        return Ok(request::anonymous(anon)
+            .and_then(|role| with_role(&mut Node::Obj(vec![]), "{}", role)));
     };
     let keys = configured_keys()?;
     let path = role_path()?;
