@@ -1,12 +1,13 @@
 -- supabase_auth_ext 0.2.0 -> 0.3.0: the security release (issue 12).
--- * schema sae_internal: the flows' private helpers move there from schema auth (whose owner
---   could add overloads a SECURITY DEFINER body would pick), with the install-time logic,
---   each with search_path pinned;
+-- * schema sae_internal: the flows' storage and private helpers, the saved Supabase helpers
+--   and the install-time logic move there from schema auth (whose owner, on Supabase
+--   another role, could add overloads, drop indexes, or rename the schema and plant a
+--   table under the old name), each function with search_path pinned;
 -- * the flows: a code is claimed before its verifier is judged; revocations are an
---   insert-only record (auth.sae_flow_revocations) instead of sessions.revoked_at; the
---   autonomous worker runs as the extension's owner with every name qualified; seals bound
---   to the server's key and the session, cleared after the reuse interval; old refresh-token
---   hashes pruned;
+--   insert-only record (sae_internal.sae_flow_revocations) instead of sessions.revoked_at;
+--   the autonomous worker runs as the extension's owner with every name qualified; seals
+--   bound to the server's key and the session, cleared after the reuse interval; old
+--   refresh-token hashes pruned; READ COMMITTED only;
 -- * auth.use_native_helpers restores as the function's owner, or refuses;
 -- * every function, table and schema gets exactly its documented privileges
 --   (sae_internal.pin_privileges), whatever default privileges exist.
@@ -21,13 +22,12 @@ COMMENT ON SCHEMA sae_internal IS 'supabase_auth_ext internals: executable by it
 -- Every function, table and schema of the extension gets exactly its documented privileges:
 -- what CREATE EXTENSION or an earlier release granted (default privileges included) and the
 -- list below does not allow is revoked; grants made by hand after installing are kept.
--- A function is executable by PUBLIC unless it is in sae_internal or listed here.
+-- A function is executable by PUBLIC unless it is in sae_internal or listed here (by name
+-- and argument types, not by schema: a schema auth owned by another role may be renamed).
 CREATE FUNCTION sae_internal.owner_only() RETURNS text[] LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp AS $f$
-  SELECT ARRAY['auth.sign(jsonb)', 'auth.issue_api_key(text,interval)',
-    'auth.use_native_helpers(boolean)', 'auth._native_helpers()',
-    'auth.pkce_begin(text,text,text,jsonb,interval)', 'auth.revoke_session(uuid)',
-    'auth.revoke_all(text)']
+  SELECT ARRAY['sign(jsonb)', 'issue_api_key(text, interval)', 'use_native_helpers(boolean)',
+    'pkce_begin(text, text, text, jsonb, interval)', 'revoke_session(uuid)', 'revoke_all(text)']
 $f$;
 
 CREATE FUNCTION sae_internal.pin_privileges() RETURNS void LANGUAGE plpgsql
@@ -45,7 +45,8 @@ BEGIN
       CASE d.classid
         WHEN 'pg_proc'::regclass THEN
           CASE WHEN p.pronamespace = 'sae_internal'::regnamespace
-                 OR d.objid::regprocedure::text = ANY (sae_internal.owner_only()) THEN NULL
+                 OR p.proname || '(' || oidvectortypes(p.proargtypes) || ')'
+                    = ANY (sae_internal.owner_only()) THEN NULL
                ELSE 'EXECUTE' END
         WHEN 'pg_namespace'::regclass THEN
           CASE WHEN n.nspname IN ('auth', 'pgjwt') THEN 'USAGE' END
@@ -104,14 +105,40 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '42723',
       MESSAGE = 'schema pgjwt already holds pgjwt''s functions (is the pgjwt extension installed there?)',
       HINT = 'supabase_auth_ext provides them natively: DROP EXTENSION pgjwt first.';
+  ELSIF NOT (SELECT r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+             WHERE n.nspname = 'pgjwt') THEN
+    -- its owner could add overloads that callers' pgjwt.sign('...', '...') would pick
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = 'schema pgjwt exists and belongs to a role that is not a superuser',
+      HINT = 'Drop it, or make a superuser its owner, before CREATE EXTENSION supabase_auth_ext.';
   END IF;
 END $f$;
 
+-- The saved Supabase helpers and the list of ours.
+ALTER TABLE auth.sae_replaced_helpers SET SCHEMA sae_internal;
+ALTER TABLE sae_internal.sae_replaced_helpers ADD COLUMN fn oid;
+UPDATE sae_internal.sae_replaced_helpers SET fn = coalesce(to_regprocedure(signature)::oid, 0);
+ALTER TABLE sae_internal.sae_replaced_helpers ALTER COLUMN fn SET NOT NULL;
+CREATE FUNCTION sae_internal.native_helpers() RETURNS TABLE(signature text, decl text, symbol text, note text)
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$ VALUES
+  ('auth.jwt()', 'auth.jwt() RETURNS jsonb LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_jwt',
+   'The request''s JWT claims: request.jwt.claim (legacy) else request.jwt.claims'),
+  ('auth.uid()', 'auth.uid() RETURNS uuid LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_uid',
+   'The request''s subject as uuid; NULL when absent or not a uuid'),
+  ('auth.sub()', 'auth.sub() RETURNS text LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_sub',
+   'The request''s subject as text'),
+  ('auth.role()', 'auth.role() RETURNS text LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_role',
+   'The request''s role claim'),
+  ('auth.email()', 'auth.email() RETURNS text LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_email',
+   'The request''s email claim'),
+  ('auth.claim(text)', 'auth.claim(name text) RETURNS jsonb LANGUAGE c STABLE STRICT PARALLEL SAFE',
+   'sae_auth_claim', 'One top-level claim of the request, as jsonb')
+$f$;
 CREATE FUNCTION sae_internal.install_helpers() RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE h record;
 BEGIN
-  FOR h IN SELECT * FROM auth._native_helpers() LOOP
+  FOR h IN SELECT * FROM sae_internal.native_helpers() LOOP
     IF to_regprocedure(h.signature) IS NULL THEN
       EXECUTE format('CREATE FUNCTION %s AS %L, %L', h.decl, 'MODULE_PATHNAME', h.symbol);
       EXECUTE format('COMMENT ON FUNCTION %s IS %L', h.signature, h.note);
@@ -121,49 +148,47 @@ BEGIN
     END IF;
   END LOOP;
 END $f$;
-
-ALTER TABLE auth.sae_replaced_helpers ADD COLUMN fn oid;
-UPDATE auth.sae_replaced_helpers SET fn = coalesce(to_regprocedure(signature)::oid, 0);
-ALTER TABLE auth.sae_replaced_helpers ALTER COLUMN fn SET NOT NULL;
+DROP FUNCTION auth._native_helpers();
 CREATE OR REPLACE FUNCTION auth.use_native_helpers(native boolean DEFAULT true) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
   h record;
-  lib text := (SELECT probin FROM pg_proc WHERE oid = 'auth.login(text)'::regprocedure);
+  lib text := (SELECT probin FROM pg_proc WHERE oid = 'sae_internal.flow_guard()'::regprocedure);
   done text[] := '{}';
   fn oid;
   owner text;
   caller_role text;
 BEGIN
   IF native THEN
-    FOR h IN SELECT * FROM auth._native_helpers() LOOP
+    FOR h IN SELECT * FROM sae_internal.native_helpers() LOOP
       fn := to_regprocedure(h.signature);
       CONTINUE WHEN fn IS NOT NULL AND EXISTS (
         SELECT 1 FROM pg_proc WHERE oid = fn AND probin = lib AND prosrc = h.symbol);
       IF fn IS NOT NULL THEN
-        INSERT INTO auth.sae_replaced_helpers VALUES (h.signature, pg_get_functiondef(fn), fn)
+        INSERT INTO sae_internal.sae_replaced_helpers VALUES (h.signature, pg_get_functiondef(fn), fn)
         ON CONFLICT (signature) DO UPDATE SET definition = excluded.definition, fn = excluded.fn;
       END IF;
       EXECUTE format('CREATE OR REPLACE FUNCTION %s AS %L, %L', h.decl, lib, h.symbol);
       done := done || h.signature;
     END LOOP;
   ELSE
-    FOR h IN SELECT r.*, n.symbol FROM auth.sae_replaced_helpers r
-             JOIN auth._native_helpers() n USING (signature) ORDER BY signature LOOP
+    FOR h IN SELECT r.*, n.symbol FROM sae_internal.sae_replaced_helpers r
+             JOIN sae_internal.native_helpers() n USING (signature) ORDER BY signature LOOP
       fn := to_regprocedure(h.signature);
       IF fn IS DISTINCT FROM h.fn OR NOT EXISTS (
           SELECT 1 FROM pg_proc WHERE oid = fn AND probin = lib AND prosrc = h.symbol) THEN
         RAISE EXCEPTION USING ERRCODE = '55000',
           MESSAGE = format('%s was dropped or changed since use_native_helpers() replaced it', h.signature),
           DETAIL = 'The saved definition is not restored over a function someone else made.',
-          HINT = format('Recreate it by hand, then: DELETE FROM auth.sae_replaced_helpers WHERE signature = %L', h.signature);
+          HINT = format('Recreate it by hand, then: DELETE FROM sae_internal.sae_replaced_helpers WHERE signature = %L', h.signature);
       END IF;
-      SELECT proowner::regrole::text INTO owner FROM pg_proc WHERE oid = fn;
+      SELECT r.rolname INTO owner FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
+      WHERE p.oid = fn;
       caller_role := current_setting('role');
       PERFORM set_config('role', owner, true);
       EXECUTE h.definition;
       PERFORM set_config('role', caller_role, true);
-      DELETE FROM auth.sae_replaced_helpers WHERE signature = h.signature;
+      DELETE FROM sae_internal.sae_replaced_helpers WHERE signature = h.signature;
       done := done || h.signature;
     END LOOP;
   END IF;
@@ -171,23 +196,27 @@ BEGIN
 END $f$;
 
 -- The flows' storage.
-CREATE TABLE auth.sae_flow_revocations (
+ALTER TABLE auth.sae_flow_codes SET SCHEMA sae_internal;
+ALTER TABLE auth.sae_flow_sessions SET SCHEMA sae_internal;
+ALTER TABLE auth.sae_flow_refresh_tokens SET SCHEMA sae_internal;
+CREATE TABLE sae_internal.sae_flow_revocations (
   session_id uuid NOT NULL,
   revoked_at timestamptz NOT NULL
 );
-CREATE INDEX sae_flow_revocations_session ON auth.sae_flow_revocations (session_id);
-CREATE INDEX sae_flow_revocations_revoked_at ON auth.sae_flow_revocations (revoked_at);
-INSERT INTO auth.sae_flow_revocations
-  SELECT id, revoked_at FROM auth.sae_flow_sessions WHERE revoked_at IS NOT NULL;
-DROP INDEX auth.sae_flow_sessions_ended;
-ALTER TABLE auth.sae_flow_sessions DROP COLUMN revoked_at;
+CREATE INDEX sae_flow_revocations_session ON sae_internal.sae_flow_revocations (session_id);
+CREATE INDEX sae_flow_revocations_revoked_at ON sae_internal.sae_flow_revocations (revoked_at);
+
+INSERT INTO sae_internal.sae_flow_revocations
+  SELECT id, revoked_at FROM sae_internal.sae_flow_sessions WHERE revoked_at IS NOT NULL;
+DROP INDEX sae_internal.sae_flow_sessions_ended;
+ALTER TABLE sae_internal.sae_flow_sessions DROP COLUMN revoked_at;
 -- 0.2.0's seals were keyed on the previous token alone: dropped (within the next 10 s a
 -- retried refresh of the previous token then counts as reuse).
-UPDATE auth.sae_flow_sessions SET sealed = NULL WHERE sealed IS NOT NULL;
-CREATE INDEX sae_flow_sessions_not_after ON auth.sae_flow_sessions (not_after);
-CREATE INDEX sae_flow_sessions_sealed ON auth.sae_flow_sessions (rotated_at) WHERE sealed IS NOT NULL;
-DROP INDEX auth.sae_flow_refresh_tokens_session;
-CREATE INDEX sae_flow_refresh_tokens_session ON auth.sae_flow_refresh_tokens (session_id, issued_at);
+UPDATE sae_internal.sae_flow_sessions SET sealed = NULL WHERE sealed IS NOT NULL;
+CREATE INDEX sae_flow_sessions_not_after ON sae_internal.sae_flow_sessions (not_after);
+CREATE INDEX sae_flow_sessions_sealed ON sae_internal.sae_flow_sessions (rotated_at) WHERE sealed IS NOT NULL;
+DROP INDEX sae_internal.sae_flow_refresh_tokens_session;
+CREATE INDEX sae_flow_refresh_tokens_session ON sae_internal.sae_flow_refresh_tokens (session_id, issued_at);
 
 -- The entry points first (they no longer call the old helpers), then the old helpers go.
 -- The Rust helpers (src/api/flows.rs), for the functions below only.
@@ -246,23 +275,23 @@ DECLARE
     - make_interval(secs => sae_internal.flow_seconds('auth.refresh_reuse_interval'));
   gone uuid[];
 BEGIN
-  DELETE FROM auth.sae_flow_codes WHERE code_hash IN (
-    SELECT code_hash FROM auth.sae_flow_codes WHERE expires_at < now_ts
+  DELETE FROM sae_internal.sae_flow_codes WHERE code_hash IN (
+    SELECT code_hash FROM sae_internal.sae_flow_codes WHERE expires_at < now_ts
     ORDER BY expires_at LIMIT 32 FOR UPDATE SKIP LOCKED);
-  DELETE FROM auth.sae_flow_sessions WHERE id IN (
-    SELECT id FROM auth.sae_flow_sessions WHERE not_after < ended_before
+  DELETE FROM sae_internal.sae_flow_sessions WHERE id IN (
+    SELECT id FROM sae_internal.sae_flow_sessions WHERE not_after < ended_before
     ORDER BY not_after LIMIT 32 FOR UPDATE SKIP LOCKED);
   SELECT array_agg(session_id) INTO gone FROM (
-    SELECT session_id FROM auth.sae_flow_revocations WHERE revoked_at < ended_before
+    SELECT session_id FROM sae_internal.sae_flow_revocations WHERE revoked_at < ended_before
     ORDER BY revoked_at LIMIT 32) r;
   IF gone IS NOT NULL THEN
-    DELETE FROM auth.sae_flow_sessions WHERE id IN (
-      SELECT id FROM auth.sae_flow_sessions WHERE id = ANY (gone) FOR UPDATE SKIP LOCKED);
-    DELETE FROM auth.sae_flow_revocations r WHERE r.session_id = ANY (gone)
-      AND NOT EXISTS (SELECT 1 FROM auth.sae_flow_sessions s WHERE s.id = r.session_id);
+    DELETE FROM sae_internal.sae_flow_sessions WHERE id IN (
+      SELECT id FROM sae_internal.sae_flow_sessions WHERE id = ANY (gone) FOR UPDATE SKIP LOCKED);
+    DELETE FROM sae_internal.sae_flow_revocations r WHERE r.session_id = ANY (gone)
+      AND NOT EXISTS (SELECT 1 FROM sae_internal.sae_flow_sessions s WHERE s.id = r.session_id);
   END IF;
-  UPDATE auth.sae_flow_sessions SET sealed = NULL WHERE id IN (
-    SELECT id FROM auth.sae_flow_sessions WHERE sealed IS NOT NULL AND rotated_at < sealed_before
+  UPDATE sae_internal.sae_flow_sessions SET sealed = NULL WHERE id IN (
+    SELECT id FROM sae_internal.sae_flow_sessions WHERE sealed IS NOT NULL AND rotated_at < sealed_before
     ORDER BY rotated_at LIMIT 32 FOR UPDATE SKIP LOCKED);
 END $$;
 
@@ -277,7 +306,7 @@ BEGIN
 END $$;
 
 CREATE FUNCTION sae_internal.flow_revoked(sid uuid) RETURNS boolean LANGUAGE sql STABLE
-AS $$ SELECT EXISTS (SELECT 1 FROM auth.sae_flow_revocations WHERE session_id = sid) $$;
+AS $$ SELECT EXISTS (SELECT 1 FROM sae_internal.sae_flow_revocations WHERE session_id = sid) $$;
 
 -- The contract's session object for a pair expiring at `expires_at`, as seen at `now_s`.
 CREATE FUNCTION sae_internal.flow_object(access_token text, expires_at bigint,
@@ -345,7 +374,7 @@ BEGIN
   END IF;
   PERFORM sae_internal.flow_cleanup();
   code := sae_internal.flow_secret();
-  INSERT INTO auth.sae_flow_codes
+  INSERT INTO sae_internal.sae_flow_codes
   VALUES (sae_internal.flow_hash(code), subject, challenge, method, claims, clock_timestamp() + ttl);
   RETURN code;
 END $$;
@@ -356,7 +385,7 @@ CREATE OR REPLACE FUNCTION auth.pkce_exchange(auth_code text, verifier text) RET
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   h bytea;
-  c auth.sae_flow_codes;
+  c sae_internal.sae_flow_codes;
   own boolean;
   sid uuid := gen_random_uuid();
   rt text := sae_internal.flow_secret();
@@ -365,7 +394,7 @@ DECLARE
 BEGIN
   PERFORM sae_internal.flow_guard();
   h := sae_internal.flow_presented('auth code', auth_code);
-  SELECT * INTO c FROM auth.sae_flow_codes WHERE code_hash = h;
+  SELECT * INTO c FROM sae_internal.sae_flow_codes WHERE code_hash = h;
   IF NOT FOUND THEN
     PERFORM sae_internal.flow_raise('auth code', 'unknown',
       'no such code: never issued, already used, burnt, or cleaned up after expiry');
@@ -373,9 +402,9 @@ BEGIN
   IF c.expires_at <= clock_timestamp() THEN
     PERFORM sae_internal.flow_raise('auth code', 'expired');
   END IF;
-  own := sae_internal.flow_own_row((SELECT xmin::text FROM auth.sae_flow_codes WHERE code_hash = h));
+  own := sae_internal.flow_own_row((SELECT xmin::text FROM sae_internal.sae_flow_codes WHERE code_hash = h));
   IF own THEN  -- issued in this very transaction: a rollback removes it anyway
-    DELETE FROM auth.sae_flow_codes WHERE code_hash = h;
+    DELETE FROM sae_internal.sae_flow_codes WHERE code_hash = h;
   ELSIF NOT sae_internal.flow_claim(encode(h, 'hex')) THEN
     PERFORM sae_internal.flow_raise('auth code', 'unknown', 'the code was used meanwhile');
   END IF;
@@ -383,21 +412,22 @@ BEGIN
     PERFORM sae_internal.flow_raise('auth code', 'bad_verifier',
       'the verifier does not answer the challenge; the code is burnt');
   END IF;
-  INSERT INTO auth.sae_flow_sessions (id, subject, claims, created_at, not_after,
+  INSERT INTO sae_internal.sae_flow_sessions (id, subject, claims, created_at, not_after,
                                       current_hash, rotated_at)
   VALUES (sid, c.subject, c.claims, clock_timestamp(),
           CASE WHEN lifetime > 0 THEN clock_timestamp() + make_interval(secs => lifetime) END,
           rt_hash, clock_timestamp());
-  INSERT INTO auth.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
+  INSERT INTO sae_internal.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
   RETURN sae_internal.flow_session(sid, c.subject, c.claims, rt);
 END $$;
 
-CREATE OR REPLACE FUNCTION auth.refresh(refresh_token text) RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- The body of auth.refresh, which auth.resume calls too (within their SECURITY DEFINER context).
+CREATE FUNCTION sae_internal.flow_refresh(refresh_token text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
 DECLARE
   h bytea;
   sid uuid;
-  s auth.sae_flow_sessions;
+  s sae_internal.sae_flow_sessions;
   rt text;
   rt_hash bytea;
   out jsonb;
@@ -405,13 +435,13 @@ DECLARE
 BEGIN
   PERFORM sae_internal.flow_guard();
   h := sae_internal.flow_presented('refresh token', refresh_token);
-  SELECT session_id INTO sid FROM auth.sae_flow_refresh_tokens WHERE token_hash = h;
+  SELECT session_id INTO sid FROM sae_internal.sae_flow_refresh_tokens WHERE token_hash = h;
   IF NOT FOUND THEN
     PERFORM sae_internal.flow_raise('refresh token', 'unknown');
   END IF;
   -- Twice at most: a call that loses the rotation race reads the winner's session.
   FOR attempt IN 1..2 LOOP
-    SELECT * INTO s FROM auth.sae_flow_sessions WHERE id = sid;
+    SELECT * INTO s FROM sae_internal.sae_flow_sessions WHERE id = sid;
     IF NOT FOUND OR sae_internal.flow_revoked(sid) THEN
       PERFORM sae_internal.flow_raise('refresh token', 'session_revoked');
     END IF;
@@ -422,16 +452,16 @@ BEGIN
       rt := sae_internal.flow_secret();
       rt_hash := sae_internal.flow_hash(rt);
       out := sae_internal.flow_session(sid, s.subject, s.claims, rt);
-      UPDATE auth.sae_flow_sessions
+      UPDATE sae_internal.sae_flow_sessions
       SET current_hash = rt_hash, previous_hash = h, rotated_at = clock_timestamp(),
           sealed = sae_internal.flow_seal(refresh_token, sid::text, out::text)
       WHERE id = sid AND current_hash = h;
       IF FOUND THEN
-        INSERT INTO auth.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
+        INSERT INTO sae_internal.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
         -- Keep the hashes of the session's last 64 tokens: reuse of any of them revokes
         -- the session; an older one is unknown (it grants nothing either way).
-        DELETE FROM auth.sae_flow_refresh_tokens WHERE token_hash IN (
-          SELECT token_hash FROM auth.sae_flow_refresh_tokens WHERE session_id = sid
+        DELETE FROM sae_internal.sae_flow_refresh_tokens WHERE token_hash IN (
+          SELECT token_hash FROM sae_internal.sae_flow_refresh_tokens WHERE session_id = sid
           ORDER BY issued_at DESC OFFSET 64 LIMIT 8);
         RETURN out;
       END IF;
@@ -454,12 +484,18 @@ BEGIN
   PERFORM sae_internal.flow_raise('refresh token', 'unknown', 'the session changed during the refresh');
 END $$;
 
+CREATE OR REPLACE FUNCTION auth.refresh(refresh_token text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN sae_internal.flow_refresh(refresh_token);
+END $$;
+
 CREATE OR REPLACE FUNCTION auth.resume(access_token text, refresh_token text) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   c jsonb;
   sid uuid;
-  s auth.sae_flow_sessions;
+  s sae_internal.sae_flow_sessions;
   h bytea;
   now_s bigint := sae_internal.flow_now();
   exp bigint;
@@ -474,12 +510,12 @@ BEGIN
     END IF;
     sid := (c->>'session_id')::uuid;
     h := sae_internal.flow_presented('refresh token', refresh_token);
-    IF NOT EXISTS (SELECT 1 FROM auth.sae_flow_refresh_tokens
+    IF NOT EXISTS (SELECT 1 FROM sae_internal.sae_flow_refresh_tokens
                    WHERE token_hash = h AND session_id = sid) THEN
       PERFORM sae_internal.flow_raise('refresh token', 'unknown',
         'the refresh token does not belong to the access token''s session');
     END IF;
-    SELECT * INTO s FROM auth.sae_flow_sessions WHERE id = sid;
+    SELECT * INTO s FROM sae_internal.sae_flow_sessions WHERE id = sid;
     exp := (c->>'exp')::numeric;
     IF s.current_hash = h AND NOT sae_internal.flow_revoked(sid)
        AND coalesce(s.not_after > clock_timestamp(), true)
@@ -487,15 +523,15 @@ BEGIN
       RETURN sae_internal.flow_object(access_token, exp, refresh_token, sid, s.subject, now_s);
     END IF;
   END IF;
-  RETURN auth.refresh(refresh_token);
+  RETURN sae_internal.flow_refresh(refresh_token);
 END $$;
 
 CREATE OR REPLACE FUNCTION auth.revoke_session(session_id uuid) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   PERFORM sae_internal.flow_guard();
-  INSERT INTO auth.sae_flow_revocations
-  SELECT s.id, clock_timestamp() FROM auth.sae_flow_sessions s
+  INSERT INTO sae_internal.sae_flow_revocations
+  SELECT s.id, clock_timestamp() FROM sae_internal.sae_flow_sessions s
   WHERE s.id = revoke_session.session_id AND NOT sae_internal.flow_revoked(s.id);
 END $$;
 
@@ -504,8 +540,8 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 DECLARE n integer;
 BEGIN
   PERFORM sae_internal.flow_guard();
-  INSERT INTO auth.sae_flow_revocations
-  SELECT s.id, clock_timestamp() FROM auth.sae_flow_sessions s
+  INSERT INTO sae_internal.sae_flow_revocations
+  SELECT s.id, clock_timestamp() FROM sae_internal.sae_flow_sessions s
   WHERE s.subject = revoke_all.subject AND NOT sae_internal.flow_revoked(s.id)
     AND NOT coalesce(s.not_after <= clock_timestamp(), false);
   GET DIAGNOSTICS n = ROW_COUNT;

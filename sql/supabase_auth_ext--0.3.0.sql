@@ -18,13 +18,12 @@ COMMENT ON SCHEMA sae_internal IS 'supabase_auth_ext internals: executable by it
 -- Every function, table and schema of the extension gets exactly its documented privileges:
 -- what CREATE EXTENSION or an earlier release granted (default privileges included) and the
 -- list below does not allow is revoked; grants made by hand after installing are kept.
--- A function is executable by PUBLIC unless it is in sae_internal or listed here.
+-- A function is executable by PUBLIC unless it is in sae_internal or listed here (by name
+-- and argument types, not by schema: a schema auth owned by another role may be renamed).
 CREATE FUNCTION sae_internal.owner_only() RETURNS text[] LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp AS $f$
-  SELECT ARRAY['auth.sign(jsonb)', 'auth.issue_api_key(text,interval)',
-    'auth.use_native_helpers(boolean)', 'auth._native_helpers()',
-    'auth.pkce_begin(text,text,text,jsonb,interval)', 'auth.revoke_session(uuid)',
-    'auth.revoke_all(text)']
+  SELECT ARRAY['sign(jsonb)', 'issue_api_key(text, interval)', 'use_native_helpers(boolean)',
+    'pkce_begin(text, text, text, jsonb, interval)', 'revoke_session(uuid)', 'revoke_all(text)']
 $f$;
 
 CREATE FUNCTION sae_internal.pin_privileges() RETURNS void LANGUAGE plpgsql
@@ -42,7 +41,8 @@ BEGIN
       CASE d.classid
         WHEN 'pg_proc'::regclass THEN
           CASE WHEN p.pronamespace = 'sae_internal'::regnamespace
-                 OR d.objid::regprocedure::text = ANY (sae_internal.owner_only()) THEN NULL
+                 OR p.proname || '(' || oidvectortypes(p.proargtypes) || ')'
+                    = ANY (sae_internal.owner_only()) THEN NULL
                ELSE 'EXECUTE' END
         WHEN 'pg_namespace'::regclass THEN
           CASE WHEN n.nspname IN ('auth', 'pgjwt') THEN 'USAGE' END
@@ -85,38 +85,6 @@ END $f$;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api/pgjwt.rs
-
-CREATE FUNCTION sae_internal.create_pgjwt_schema() RETURNS void LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $f$
-BEGIN
-  IF to_regnamespace('pgjwt') IS NULL THEN
-    CREATE SCHEMA pgjwt;
-  ELSIF EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = 'pgjwt'::regnamespace
-                AND proname IN ('sign', 'verify', 'url_encode', 'url_decode')) THEN
-    RAISE EXCEPTION USING ERRCODE = '42723',
-      MESSAGE = 'schema pgjwt already holds pgjwt''s functions (is the pgjwt extension installed there?)',
-      HINT = 'supabase_auth_ext provides them natively: DROP EXTENSION pgjwt first.';
-  END IF;
-END $f$;
-SELECT sae_internal.create_pgjwt_schema();
-CREATE FUNCTION pgjwt.url_encode(data bytea) RETURNS text LANGUAGE sql IMMUTABLE STRICT
-  SET search_path = pg_catalog
-  AS $f$ SELECT translate(encode(data, 'base64'), E'+/=\n', '-_') $f$;
-CREATE FUNCTION pgjwt.url_decode(data text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT
-  SET search_path = pg_catalog
-  AS $f$ SELECT decode(t || repeat('=', (4 - length(t) % 4) % 4), 'base64')
-         FROM translate(data, '-_', '+/') t $f$;
-CREATE FUNCTION pgjwt.sign(payload json, secret text, algorithm text DEFAULT 'HS256') RETURNS text
-  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'pgjwt_sign_wrapper';
-CREATE FUNCTION pgjwt.verify(token text, secret text, algorithm text DEFAULT 'HS256')
-  RETURNS TABLE(header json, payload json, valid boolean)
-  LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'pgjwt_verify_wrapper';
-COMMENT ON FUNCTION pgjwt.sign(json, text, text) IS 'pgjwt 0.2.0 compatible: the same token byte for byte (native HMAC)';
-COMMENT ON FUNCTION pgjwt.verify(text, text, text) IS 'pgjwt 0.2.0 compatible: (header, payload, valid); valid false for a wrong secret, expired or not yet valid';
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- src/api/context.rs
 
 -- Schema auth may already exist (Supabase creates it): created only when missing, and only
@@ -133,12 +101,12 @@ SELECT sae_internal.create_auth_schema();
 -- Raw C functions: STABLE (never folded into a cached plan), PARALLEL SAFE. Supabase Auth
 -- creates its own auth.uid(), role(), email() and jwt() (SQL functions it owns): those are
 -- left as they are, and auth.use_native_helpers() switches them to ours and back.
-CREATE TABLE auth.sae_replaced_helpers (
+CREATE TABLE sae_internal.sae_replaced_helpers (
   signature text PRIMARY KEY,   -- e.g. auth.uid()
   definition text NOT NULL,     -- pg_get_functiondef of the function we replaced
   fn oid NOT NULL               -- that function (CREATE OR REPLACE keeps its OID)
 );
-CREATE FUNCTION auth._native_helpers() RETURNS TABLE(signature text, decl text, symbol text, note text)
+CREATE FUNCTION sae_internal.native_helpers() RETURNS TABLE(signature text, decl text, symbol text, note text)
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$ VALUES
   ('auth.jwt()', 'auth.jwt() RETURNS jsonb LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_jwt',
    'The request''s JWT claims: request.jwt.claim (legacy) else request.jwt.claims'),
@@ -157,7 +125,7 @@ CREATE FUNCTION sae_internal.install_helpers() RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE h record;
 BEGIN
-  FOR h IN SELECT * FROM auth._native_helpers() LOOP
+  FOR h IN SELECT * FROM sae_internal.native_helpers() LOOP
     IF to_regprocedure(h.signature) IS NULL THEN
       EXECUTE format('CREATE FUNCTION %s AS %L, %L', h.decl, 'MODULE_PATHNAME', h.symbol);
       EXECUTE format('COMMENT ON FUNCTION %s IS %L', h.signature, h.note);
@@ -175,46 +143,49 @@ SELECT sae_internal.install_helpers();
 -- these functions), and use_native_helpers(false) restores it.
 -- SECURITY: a restore runs the saved text as the function's owner (SET ROLE), never as the
 -- caller, and only over our own function with the OID it replaced; if that function was
--- dropped or changed since, it refuses (55000).
+-- dropped or changed since, it refuses (55000). What it reads (the list of helpers, the
+-- saved definitions, our library's path) is in sae_internal, never looked up in schema
+-- auth, whose owner may be another role.
 CREATE FUNCTION auth.use_native_helpers(native boolean DEFAULT true) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
   h record;
-  lib text := (SELECT probin FROM pg_proc WHERE oid = 'auth.login(text)'::regprocedure);
+  lib text := (SELECT probin FROM pg_proc WHERE oid = 'sae_internal.flow_guard()'::regprocedure);
   done text[] := '{}';
   fn oid;
   owner text;
   caller_role text;
 BEGIN
   IF native THEN
-    FOR h IN SELECT * FROM auth._native_helpers() LOOP
+    FOR h IN SELECT * FROM sae_internal.native_helpers() LOOP
       fn := to_regprocedure(h.signature);
       CONTINUE WHEN fn IS NOT NULL AND EXISTS (
         SELECT 1 FROM pg_proc WHERE oid = fn AND probin = lib AND prosrc = h.symbol);
       IF fn IS NOT NULL THEN
-        INSERT INTO auth.sae_replaced_helpers VALUES (h.signature, pg_get_functiondef(fn), fn)
+        INSERT INTO sae_internal.sae_replaced_helpers VALUES (h.signature, pg_get_functiondef(fn), fn)
         ON CONFLICT (signature) DO UPDATE SET definition = excluded.definition, fn = excluded.fn;
       END IF;
       EXECUTE format('CREATE OR REPLACE FUNCTION %s AS %L, %L', h.decl, lib, h.symbol);
       done := done || h.signature;
     END LOOP;
   ELSE
-    FOR h IN SELECT r.*, n.symbol FROM auth.sae_replaced_helpers r
-             JOIN auth._native_helpers() n USING (signature) ORDER BY signature LOOP
+    FOR h IN SELECT r.*, n.symbol FROM sae_internal.sae_replaced_helpers r
+             JOIN sae_internal.native_helpers() n USING (signature) ORDER BY signature LOOP
       fn := to_regprocedure(h.signature);
       IF fn IS DISTINCT FROM h.fn OR NOT EXISTS (
           SELECT 1 FROM pg_proc WHERE oid = fn AND probin = lib AND prosrc = h.symbol) THEN
         RAISE EXCEPTION USING ERRCODE = '55000',
           MESSAGE = format('%s was dropped or changed since use_native_helpers() replaced it', h.signature),
           DETAIL = 'The saved definition is not restored over a function someone else made.',
-          HINT = format('Recreate it by hand, then: DELETE FROM auth.sae_replaced_helpers WHERE signature = %L', h.signature);
+          HINT = format('Recreate it by hand, then: DELETE FROM sae_internal.sae_replaced_helpers WHERE signature = %L', h.signature);
       END IF;
-      SELECT proowner::regrole::text INTO owner FROM pg_proc WHERE oid = fn;
+      SELECT r.rolname INTO owner FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
+      WHERE p.oid = fn;
       caller_role := current_setting('role');
       PERFORM set_config('role', owner, true);
       EXECUTE h.definition;
       PERFORM set_config('role', caller_role, true);
-      DELETE FROM auth.sae_replaced_helpers WHERE signature = h.signature;
+      DELETE FROM sae_internal.sae_replaced_helpers WHERE signature = h.signature;
       done := done || h.signature;
     END LOOP;
   END IF;
@@ -265,18 +236,19 @@ COMMENT ON FUNCTION auth.issue_api_key(text, interval) IS 'Make a long-lived ano
 -- requires:
 --   auth_login
 
--- Section 4: database-side flows. Storage is the extension's own, in schema auth under
--- names Supabase Auth does not use (it has users, sessions, refresh_tokens, flow_state),
--- granted to nobody and reached only through the SECURITY DEFINER functions below, each
--- with search_path pinned to pg_catalog, pg_temp (PostgreSQL looks up no function or
--- operator in pg_temp). Codes and refresh tokens are stored only as SHA-256 hashes.
+-- Section 4: database-side flows. Storage is the extension's own, in schema sae_internal
+-- (names Supabase Auth does not use either), granted to nobody and reached only through
+-- the SECURITY DEFINER functions below, each with search_path pinned to pg_catalog,
+-- pg_temp (PostgreSQL looks up no function or operator in pg_temp). Codes and refresh
+-- tokens are stored only as SHA-256 hashes.
 --
--- SECURITY: the entry points run as the extension's owner. Everything they call that is
--- not in pg_catalog lives in schema sae_internal, which the extension creates and nobody
--- else may create in, so no role (not even the owner of schema auth) can add an overload
--- that a SECURITY DEFINER body would pick.
+-- SECURITY: the entry points run as the extension's owner. Every table and function they
+-- use that is not in pg_catalog lives in schema sae_internal, which the extension creates
+-- and only its owner may create in, rename or drop from. Nothing is looked up in schema
+-- auth: on Supabase its owner is another role, which could add overloads there, or rename
+-- the schema and put a planted table under the old name.
 
-CREATE TABLE auth.sae_flow_codes (
+CREATE TABLE sae_internal.sae_flow_codes (
   code_hash bytea PRIMARY KEY,
   subject text NOT NULL,
   challenge text NOT NULL,
@@ -284,9 +256,9 @@ CREATE TABLE auth.sae_flow_codes (
   claims jsonb NOT NULL,
   expires_at timestamptz NOT NULL
 );
-CREATE INDEX sae_flow_codes_expires_at ON auth.sae_flow_codes (expires_at);
+CREATE INDEX sae_flow_codes_expires_at ON sae_internal.sae_flow_codes (expires_at);
 
-CREATE TABLE auth.sae_flow_sessions (
+CREATE TABLE sae_internal.sae_flow_sessions (
   id uuid PRIMARY KEY,
   subject text NOT NULL,
   claims jsonb NOT NULL,
@@ -297,26 +269,26 @@ CREATE TABLE auth.sae_flow_sessions (
   rotated_at timestamptz NOT NULL,
   sealed bytea                    -- the current pair, sealed; cleared after the reuse interval
 );
-CREATE INDEX sae_flow_sessions_subject ON auth.sae_flow_sessions (subject);
-CREATE INDEX sae_flow_sessions_not_after ON auth.sae_flow_sessions (not_after);
-CREATE INDEX sae_flow_sessions_sealed ON auth.sae_flow_sessions (rotated_at) WHERE sealed IS NOT NULL;
+CREATE INDEX sae_flow_sessions_subject ON sae_internal.sae_flow_sessions (subject);
+CREATE INDEX sae_flow_sessions_not_after ON sae_internal.sae_flow_sessions (not_after);
+CREATE INDEX sae_flow_sessions_sealed ON sae_internal.sae_flow_sessions (rotated_at) WHERE sealed IS NOT NULL;
 
 -- A session is revoked when a row names it here. Insert-only: a revocation never waits on
 -- the session row's lock (a refresh may hold it), and the autonomous worker inserts one.
-CREATE TABLE auth.sae_flow_revocations (
+CREATE TABLE sae_internal.sae_flow_revocations (
   session_id uuid NOT NULL,
   revoked_at timestamptz NOT NULL
 );
-CREATE INDEX sae_flow_revocations_session ON auth.sae_flow_revocations (session_id);
-CREATE INDEX sae_flow_revocations_revoked_at ON auth.sae_flow_revocations (revoked_at);
+CREATE INDEX sae_flow_revocations_session ON sae_internal.sae_flow_revocations (session_id);
+CREATE INDEX sae_flow_revocations_revoked_at ON sae_internal.sae_flow_revocations (revoked_at);
 
 -- The hashes of a session's last refresh tokens (older ones are pruned: see auth.refresh).
-CREATE TABLE auth.sae_flow_refresh_tokens (
+CREATE TABLE sae_internal.sae_flow_refresh_tokens (
   token_hash bytea PRIMARY KEY,
-  session_id uuid NOT NULL REFERENCES auth.sae_flow_sessions (id) ON DELETE CASCADE,
+  session_id uuid NOT NULL REFERENCES sae_internal.sae_flow_sessions (id) ON DELETE CASCADE,
   issued_at timestamptz NOT NULL
 );
-CREATE INDEX sae_flow_refresh_tokens_session ON auth.sae_flow_refresh_tokens (session_id, issued_at);
+CREATE INDEX sae_flow_refresh_tokens_session ON sae_internal.sae_flow_refresh_tokens (session_id, issued_at);
 
 -- The Rust helpers (src/api/flows.rs), for the functions below only.
 CREATE FUNCTION sae_internal.flow_guard() RETURNS void LANGUAGE c VOLATILE
@@ -374,23 +346,23 @@ DECLARE
     - make_interval(secs => sae_internal.flow_seconds('auth.refresh_reuse_interval'));
   gone uuid[];
 BEGIN
-  DELETE FROM auth.sae_flow_codes WHERE code_hash IN (
-    SELECT code_hash FROM auth.sae_flow_codes WHERE expires_at < now_ts
+  DELETE FROM sae_internal.sae_flow_codes WHERE code_hash IN (
+    SELECT code_hash FROM sae_internal.sae_flow_codes WHERE expires_at < now_ts
     ORDER BY expires_at LIMIT 32 FOR UPDATE SKIP LOCKED);
-  DELETE FROM auth.sae_flow_sessions WHERE id IN (
-    SELECT id FROM auth.sae_flow_sessions WHERE not_after < ended_before
+  DELETE FROM sae_internal.sae_flow_sessions WHERE id IN (
+    SELECT id FROM sae_internal.sae_flow_sessions WHERE not_after < ended_before
     ORDER BY not_after LIMIT 32 FOR UPDATE SKIP LOCKED);
   SELECT array_agg(session_id) INTO gone FROM (
-    SELECT session_id FROM auth.sae_flow_revocations WHERE revoked_at < ended_before
+    SELECT session_id FROM sae_internal.sae_flow_revocations WHERE revoked_at < ended_before
     ORDER BY revoked_at LIMIT 32) r;
   IF gone IS NOT NULL THEN
-    DELETE FROM auth.sae_flow_sessions WHERE id IN (
-      SELECT id FROM auth.sae_flow_sessions WHERE id = ANY (gone) FOR UPDATE SKIP LOCKED);
-    DELETE FROM auth.sae_flow_revocations r WHERE r.session_id = ANY (gone)
-      AND NOT EXISTS (SELECT 1 FROM auth.sae_flow_sessions s WHERE s.id = r.session_id);
+    DELETE FROM sae_internal.sae_flow_sessions WHERE id IN (
+      SELECT id FROM sae_internal.sae_flow_sessions WHERE id = ANY (gone) FOR UPDATE SKIP LOCKED);
+    DELETE FROM sae_internal.sae_flow_revocations r WHERE r.session_id = ANY (gone)
+      AND NOT EXISTS (SELECT 1 FROM sae_internal.sae_flow_sessions s WHERE s.id = r.session_id);
   END IF;
-  UPDATE auth.sae_flow_sessions SET sealed = NULL WHERE id IN (
-    SELECT id FROM auth.sae_flow_sessions WHERE sealed IS NOT NULL AND rotated_at < sealed_before
+  UPDATE sae_internal.sae_flow_sessions SET sealed = NULL WHERE id IN (
+    SELECT id FROM sae_internal.sae_flow_sessions WHERE sealed IS NOT NULL AND rotated_at < sealed_before
     ORDER BY rotated_at LIMIT 32 FOR UPDATE SKIP LOCKED);
 END $$;
 
@@ -405,7 +377,7 @@ BEGIN
 END $$;
 
 CREATE FUNCTION sae_internal.flow_revoked(sid uuid) RETURNS boolean LANGUAGE sql STABLE
-AS $$ SELECT EXISTS (SELECT 1 FROM auth.sae_flow_revocations WHERE session_id = sid) $$;
+AS $$ SELECT EXISTS (SELECT 1 FROM sae_internal.sae_flow_revocations WHERE session_id = sid) $$;
 
 -- The contract's session object for a pair expiring at `expires_at`, as seen at `now_s`.
 CREATE FUNCTION sae_internal.flow_object(access_token text, expires_at bigint,
@@ -473,7 +445,7 @@ BEGIN
   END IF;
   PERFORM sae_internal.flow_cleanup();
   code := sae_internal.flow_secret();
-  INSERT INTO auth.sae_flow_codes
+  INSERT INTO sae_internal.sae_flow_codes
   VALUES (sae_internal.flow_hash(code), subject, challenge, method, claims, clock_timestamp() + ttl);
   RETURN code;
 END $$;
@@ -484,7 +456,7 @@ CREATE FUNCTION auth.pkce_exchange(auth_code text, verifier text) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   h bytea;
-  c auth.sae_flow_codes;
+  c sae_internal.sae_flow_codes;
   own boolean;
   sid uuid := gen_random_uuid();
   rt text := sae_internal.flow_secret();
@@ -493,7 +465,7 @@ DECLARE
 BEGIN
   PERFORM sae_internal.flow_guard();
   h := sae_internal.flow_presented('auth code', auth_code);
-  SELECT * INTO c FROM auth.sae_flow_codes WHERE code_hash = h;
+  SELECT * INTO c FROM sae_internal.sae_flow_codes WHERE code_hash = h;
   IF NOT FOUND THEN
     PERFORM sae_internal.flow_raise('auth code', 'unknown',
       'no such code: never issued, already used, burnt, or cleaned up after expiry');
@@ -501,9 +473,9 @@ BEGIN
   IF c.expires_at <= clock_timestamp() THEN
     PERFORM sae_internal.flow_raise('auth code', 'expired');
   END IF;
-  own := sae_internal.flow_own_row((SELECT xmin::text FROM auth.sae_flow_codes WHERE code_hash = h));
+  own := sae_internal.flow_own_row((SELECT xmin::text FROM sae_internal.sae_flow_codes WHERE code_hash = h));
   IF own THEN  -- issued in this very transaction: a rollback removes it anyway
-    DELETE FROM auth.sae_flow_codes WHERE code_hash = h;
+    DELETE FROM sae_internal.sae_flow_codes WHERE code_hash = h;
   ELSIF NOT sae_internal.flow_claim(encode(h, 'hex')) THEN
     PERFORM sae_internal.flow_raise('auth code', 'unknown', 'the code was used meanwhile');
   END IF;
@@ -511,21 +483,22 @@ BEGIN
     PERFORM sae_internal.flow_raise('auth code', 'bad_verifier',
       'the verifier does not answer the challenge; the code is burnt');
   END IF;
-  INSERT INTO auth.sae_flow_sessions (id, subject, claims, created_at, not_after,
+  INSERT INTO sae_internal.sae_flow_sessions (id, subject, claims, created_at, not_after,
                                       current_hash, rotated_at)
   VALUES (sid, c.subject, c.claims, clock_timestamp(),
           CASE WHEN lifetime > 0 THEN clock_timestamp() + make_interval(secs => lifetime) END,
           rt_hash, clock_timestamp());
-  INSERT INTO auth.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
+  INSERT INTO sae_internal.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
   RETURN sae_internal.flow_session(sid, c.subject, c.claims, rt);
 END $$;
 
-CREATE FUNCTION auth.refresh(refresh_token text) RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- The body of auth.refresh, which auth.resume calls too (within their SECURITY DEFINER context).
+CREATE FUNCTION sae_internal.flow_refresh(refresh_token text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
 DECLARE
   h bytea;
   sid uuid;
-  s auth.sae_flow_sessions;
+  s sae_internal.sae_flow_sessions;
   rt text;
   rt_hash bytea;
   out jsonb;
@@ -533,13 +506,13 @@ DECLARE
 BEGIN
   PERFORM sae_internal.flow_guard();
   h := sae_internal.flow_presented('refresh token', refresh_token);
-  SELECT session_id INTO sid FROM auth.sae_flow_refresh_tokens WHERE token_hash = h;
+  SELECT session_id INTO sid FROM sae_internal.sae_flow_refresh_tokens WHERE token_hash = h;
   IF NOT FOUND THEN
     PERFORM sae_internal.flow_raise('refresh token', 'unknown');
   END IF;
   -- Twice at most: a call that loses the rotation race reads the winner's session.
   FOR attempt IN 1..2 LOOP
-    SELECT * INTO s FROM auth.sae_flow_sessions WHERE id = sid;
+    SELECT * INTO s FROM sae_internal.sae_flow_sessions WHERE id = sid;
     IF NOT FOUND OR sae_internal.flow_revoked(sid) THEN
       PERFORM sae_internal.flow_raise('refresh token', 'session_revoked');
     END IF;
@@ -550,16 +523,16 @@ BEGIN
       rt := sae_internal.flow_secret();
       rt_hash := sae_internal.flow_hash(rt);
       out := sae_internal.flow_session(sid, s.subject, s.claims, rt);
-      UPDATE auth.sae_flow_sessions
+      UPDATE sae_internal.sae_flow_sessions
       SET current_hash = rt_hash, previous_hash = h, rotated_at = clock_timestamp(),
           sealed = sae_internal.flow_seal(refresh_token, sid::text, out::text)
       WHERE id = sid AND current_hash = h;
       IF FOUND THEN
-        INSERT INTO auth.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
+        INSERT INTO sae_internal.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
         -- Keep the hashes of the session's last 64 tokens: reuse of any of them revokes
         -- the session; an older one is unknown (it grants nothing either way).
-        DELETE FROM auth.sae_flow_refresh_tokens WHERE token_hash IN (
-          SELECT token_hash FROM auth.sae_flow_refresh_tokens WHERE session_id = sid
+        DELETE FROM sae_internal.sae_flow_refresh_tokens WHERE token_hash IN (
+          SELECT token_hash FROM sae_internal.sae_flow_refresh_tokens WHERE session_id = sid
           ORDER BY issued_at DESC OFFSET 64 LIMIT 8);
         RETURN out;
       END IF;
@@ -582,12 +555,18 @@ BEGIN
   PERFORM sae_internal.flow_raise('refresh token', 'unknown', 'the session changed during the refresh');
 END $$;
 
+CREATE FUNCTION auth.refresh(refresh_token text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN sae_internal.flow_refresh(refresh_token);
+END $$;
+
 CREATE FUNCTION auth.resume(access_token text, refresh_token text) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   c jsonb;
   sid uuid;
-  s auth.sae_flow_sessions;
+  s sae_internal.sae_flow_sessions;
   h bytea;
   now_s bigint := sae_internal.flow_now();
   exp bigint;
@@ -602,12 +581,12 @@ BEGIN
     END IF;
     sid := (c->>'session_id')::uuid;
     h := sae_internal.flow_presented('refresh token', refresh_token);
-    IF NOT EXISTS (SELECT 1 FROM auth.sae_flow_refresh_tokens
+    IF NOT EXISTS (SELECT 1 FROM sae_internal.sae_flow_refresh_tokens
                    WHERE token_hash = h AND session_id = sid) THEN
       PERFORM sae_internal.flow_raise('refresh token', 'unknown',
         'the refresh token does not belong to the access token''s session');
     END IF;
-    SELECT * INTO s FROM auth.sae_flow_sessions WHERE id = sid;
+    SELECT * INTO s FROM sae_internal.sae_flow_sessions WHERE id = sid;
     exp := (c->>'exp')::numeric;
     IF s.current_hash = h AND NOT sae_internal.flow_revoked(sid)
        AND coalesce(s.not_after > clock_timestamp(), true)
@@ -615,15 +594,15 @@ BEGIN
       RETURN sae_internal.flow_object(access_token, exp, refresh_token, sid, s.subject, now_s);
     END IF;
   END IF;
-  RETURN auth.refresh(refresh_token);
+  RETURN sae_internal.flow_refresh(refresh_token);
 END $$;
 
 CREATE FUNCTION auth.revoke_session(session_id uuid) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   PERFORM sae_internal.flow_guard();
-  INSERT INTO auth.sae_flow_revocations
-  SELECT s.id, clock_timestamp() FROM auth.sae_flow_sessions s
+  INSERT INTO sae_internal.sae_flow_revocations
+  SELECT s.id, clock_timestamp() FROM sae_internal.sae_flow_sessions s
   WHERE s.id = revoke_session.session_id AND NOT sae_internal.flow_revoked(s.id);
 END $$;
 
@@ -632,8 +611,8 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 DECLARE n integer;
 BEGIN
   PERFORM sae_internal.flow_guard();
-  INSERT INTO auth.sae_flow_revocations
-  SELECT s.id, clock_timestamp() FROM auth.sae_flow_sessions s
+  INSERT INTO sae_internal.sae_flow_revocations
+  SELECT s.id, clock_timestamp() FROM sae_internal.sae_flow_sessions s
   WHERE s.subject = revoke_all.subject AND NOT sae_internal.flow_revoked(s.id)
     AND NOT coalesce(s.not_after <= clock_timestamp(), false);
   GET DIAGNOSTICS n = ROW_COUNT;
@@ -646,6 +625,44 @@ COMMENT ON FUNCTION auth.refresh(text) IS 'Rotate a refresh token: a new session
 COMMENT ON FUNCTION auth.resume(text, text) IS 'The pair as is while the access token is valid beyond auth.resume_margin, else refreshed';
 COMMENT ON FUNCTION auth.revoke_session(uuid) IS 'End one flow session: its refresh tokens stop working (privileged)';
 COMMENT ON FUNCTION auth.revoke_all(text) IS 'End every live flow session of a subject; returns how many (privileged)';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/api/pgjwt.rs
+
+CREATE FUNCTION sae_internal.create_pgjwt_schema() RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+  IF to_regnamespace('pgjwt') IS NULL THEN
+    CREATE SCHEMA pgjwt;
+  ELSIF EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = 'pgjwt'::regnamespace
+                AND proname IN ('sign', 'verify', 'url_encode', 'url_decode')) THEN
+    RAISE EXCEPTION USING ERRCODE = '42723',
+      MESSAGE = 'schema pgjwt already holds pgjwt''s functions (is the pgjwt extension installed there?)',
+      HINT = 'supabase_auth_ext provides them natively: DROP EXTENSION pgjwt first.';
+  ELSIF NOT (SELECT r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+             WHERE n.nspname = 'pgjwt') THEN
+    -- its owner could add overloads that callers' pgjwt.sign('...', '...') would pick
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = 'schema pgjwt exists and belongs to a role that is not a superuser',
+      HINT = 'Drop it, or make a superuser its owner, before CREATE EXTENSION supabase_auth_ext.';
+  END IF;
+END $f$;
+SELECT sae_internal.create_pgjwt_schema();
+CREATE FUNCTION pgjwt.url_encode(data bytea) RETURNS text LANGUAGE sql IMMUTABLE STRICT
+  SET search_path = pg_catalog
+  AS $f$ SELECT translate(encode(data, 'base64'), E'+/=\n', '-_') $f$;
+CREATE FUNCTION pgjwt.url_decode(data text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT
+  SET search_path = pg_catalog
+  AS $f$ SELECT decode(t || repeat('=', (4 - length(t) % 4) % 4), 'base64')
+         FROM translate(data, '-_', '+/') t $f$;
+CREATE FUNCTION pgjwt.sign(payload json, secret text, algorithm text DEFAULT 'HS256') RETURNS text
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'pgjwt_sign_wrapper';
+CREATE FUNCTION pgjwt.verify(token text, secret text, algorithm text DEFAULT 'HS256')
+  RETURNS TABLE(header json, payload json, valid boolean)
+  LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'pgjwt_verify_wrapper';
+COMMENT ON FUNCTION pgjwt.sign(json, text, text) IS 'pgjwt 0.2.0 compatible: the same token byte for byte (native HMAC)';
+COMMENT ON FUNCTION pgjwt.verify(text, text, text) IS 'pgjwt 0.2.0 compatible: (header, payload, valid); valid false for a wrong secret, expired or not yet valid';
 /* </end connected objects> */
 
 /* <begin connected objects> */

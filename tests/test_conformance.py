@@ -182,3 +182,33 @@ def test_auth_js_pairs_through_begin_and_exchange(pgrst):
         code = one(su, "select auth.pkce_begin('user-1', %s, %s)", (pair["challenge"], pair["method"]))
         fails(su, "select auth.pkce_exchange(%s, %s)", (code, AUTHJS["pairs"][4]["verifier"]), "28000",
               "invalid auth code: bad_verifier")
+
+
+def test_readme_setup_sequence_from_a_fresh_connection(pgrst):
+    """Issue 13.6: on PostgreSQL 15, ALTER SYSTEM SET auth.jwt_secret in a session where
+    the library is not loaded fails; the README's sequence works from a fresh connection on
+    every version, and a new connection then logs in with the key."""
+    secret = PGRST["secret"]
+    with connect(pgrst) as c:  # fresh: the library is not loaded yet
+        c.execute("LOAD 'supabase_auth_ext'")
+        c.execute("ALTER SYSTEM SET auth.jwt_secret = %s" % psycopg.sql.quote(secret))
+        c.execute("ALTER SYSTEM SET session_preload_libraries = 'supabase_auth_ext'")
+        c.execute("SELECT pg_reload_conf()")
+    time.sleep(0.3)
+    try:
+        with connect(pgrst, user=AUTHN) as app, app.transaction():
+            app.execute("select set_config('x.y', '1', true)")  # any statement: preloaded already
+            fails(app, "show auth.jwt_secret", (), "42501")
+        with connect(pgrst) as su:
+            su.execute("select set_config('auth.allowed_roles', %s, false)", (f"{AUTHOR},{ANON}",))
+            su.execute("select set_config('auth.anon_role', %s, false)", (ANON,))
+            su.execute(f"set role {AUTHN}")
+            with su.transaction():
+                su.execute("select auth.login(%s)", (py_sign({"role": AUTHOR}, secret.encode()),))
+                assert one(su, "select current_user::text") == AUTHOR
+    finally:
+        with connect(pgrst) as c:
+            c.execute("ALTER SYSTEM RESET auth.jwt_secret")
+            c.execute("ALTER SYSTEM RESET session_preload_libraries")
+            c.execute("SELECT pg_reload_conf()")
+        time.sleep(0.3)

@@ -67,7 +67,7 @@ def rows_as(conn, access_token):
 
 
 def token_rows(conn, session_id):
-    return one(conn, "select count(*) from auth.sae_flow_refresh_tokens where session_id = %s",
+    return one(conn, "select count(*) from sae_internal.sae_flow_refresh_tokens where session_id = %s",
                (session_id,))
 
 
@@ -87,7 +87,7 @@ def test_flow_tokens_carry_the_issuer_api_keys_carry(admin):
 def test_full_public_client_login(admin, app):
     verifier, challenge = pkce_pair()
     code = begin(admin, U1, challenge, claims='{"email": "u1@example.com", "app": {"plan": 2}}')
-    assert len(code) == 43 and code not in one(admin, "select string_agg(t::text, '') from auth.sae_flow_codes t")
+    assert len(code) == 43 and code not in one(admin, "select string_agg(t::text, '') from sae_internal.sae_flow_codes t")
     s = one(app, "select auth.pkce_exchange(%s, %s)", (code, verifier))
     assert set(s) == SESSION_KEYS and s["token_type"] == "bearer" and s["user"] == {"id": U1}
     claims = py_verify(s["access_token"], SECRET.encode())
@@ -120,12 +120,12 @@ def test_full_public_client_login(admin, app):
 
 def test_sessions_and_codes_are_stored_only_as_hashes(admin, app):
     s = login(admin, app)
-    dump = one(admin, "select string_agg(t::text, '') from auth.sae_flow_sessions t")
-    dump += one(admin, "select string_agg(t::text, '') from auth.sae_flow_refresh_tokens t")
+    dump = one(admin, "select string_agg(t::text, '') from sae_internal.sae_flow_sessions t")
+    dump += one(admin, "select string_agg(t::text, '') from sae_internal.sae_flow_refresh_tokens t")
     assert s["refresh_token"] not in dump and s["access_token"] not in dump
     assert s["access_token"].split(".")[2] not in dump
     h = hashlib.sha256(s["refresh_token"].encode()).hexdigest()
-    assert one(admin, "select count(*) from auth.sae_flow_sessions where current_hash = %s",
+    assert one(admin, "select count(*) from sae_internal.sae_flow_sessions where current_hash = %s",
                (bytes.fromhex(h),)) == 1
 
 
@@ -283,10 +283,10 @@ def test_expired_session(admin):
           "invalid refresh token: session_expired")
     # an expired session is not counted by revoke_all, nor recorded as revoked
     assert one(admin, "select auth.revoke_all(%s)", ("expired-only",)) == 0
-    admin.execute("update auth.sae_flow_sessions set subject = 'expired-only' where id = %s",
+    admin.execute("update sae_internal.sae_flow_sessions set subject = 'expired-only' where id = %s",
                   (s["session_id"],))
     assert one(admin, "select auth.revoke_all(%s)", ("expired-only",)) == 0
-    assert one(admin, "select count(*) from auth.sae_flow_revocations where session_id = %s",
+    assert one(admin, "select count(*) from sae_internal.sae_flow_revocations where session_id = %s",
                (s["session_id"],)) == 0
 
 
@@ -334,9 +334,9 @@ def test_unknown_refresh_token(app):
 
 def test_storage_is_granted_to_nobody(admin, app):
     for t in ("sae_flow_codes", "sae_flow_sessions", "sae_flow_refresh_tokens", "sae_flow_revocations"):
-        fails(app, f"select * from auth.{t}", (), "42501")
-        acl = one(admin, "select relacl::text[] from pg_class where oid = %s::regclass", (f"auth.{t}",))
-        owner = one(admin, "select relowner::regrole::text from pg_class where oid = %s::regclass", (f"auth.{t}",))
+        fails(app, f"select * from sae_internal.{t}", (), "42501")
+        acl = one(admin, "select relacl::text[] from pg_class where oid = %s::regclass", (f"sae_internal.{t}",))
+        owner = one(admin, "select relowner::regrole::text from pg_class where oid = %s::regclass", (f"sae_internal.{t}",))
         assert all(a.startswith(owner + "=") for a in (acl or [])), acl
     # the privileged steps and the helpers are not PUBLIC's
     for call in ("auth.pkce_begin('u', repeat('C', 43))", "auth.revoke_session(gen_random_uuid())",
@@ -348,7 +348,7 @@ def test_storage_is_granted_to_nobody(admin, app):
         where p.pronamespace = 'sae_internal'::regnamespace and left(p.proname, 5) = 'flow_'
         and has_function_privilege('public', p.oid, 'execute')""")]
     assert open_helpers == [] and one(admin, """select count(*) from pg_proc
-        where pronamespace = 'sae_internal'::regnamespace and left(proname, 5) = 'flow_'""") == 20
+        where pronamespace = 'sae_internal'::regnamespace and left(proname, 5) = 'flow_'""") == 21
     # every entry point is SECURITY DEFINER with a fixed search_path
     rows = admin.execute("""select p.proname, p.prosecdef, p.proconfig from pg_proc p
         where p.pronamespace = 'auth'::regnamespace and p.proname in
@@ -371,21 +371,21 @@ def test_read_only_transaction_gets_25006(admin, app):
 
 
 def test_cleanup_is_bounded_and_done_by_the_functions(admin):
-    admin.execute("delete from auth.sae_flow_codes")
+    admin.execute("delete from sae_internal.sae_flow_codes")
     _, challenge = pkce_pair()
     for _ in range(40):
         begin(admin, "cleanup", challenge)
-    admin.execute("update auth.sae_flow_codes set expires_at = now() - interval '1 second'")
+    admin.execute("update sae_internal.sae_flow_codes set expires_at = now() - interval '1 second'")
     begin(admin, "cleanup", challenge)  # removes 32 of the 40 expired codes
-    assert one(admin, "select count(*) from auth.sae_flow_codes where expires_at < now()") == 8
+    assert one(admin, "select count(*) from sae_internal.sae_flow_codes where expires_at < now()") == 8
     begin(admin, "cleanup", challenge)
-    assert one(admin, "select count(*) from auth.sae_flow_codes where expires_at < now()") == 0
+    assert one(admin, "select count(*) from sae_internal.sae_flow_codes where expires_at < now()") == 0
     # a session that ended more than a day ago goes, with its tokens
     s = login(admin, admin)
-    admin.execute("insert into auth.sae_flow_revocations values (%s, now() - interval '25 hours')",
+    admin.execute("insert into sae_internal.sae_flow_revocations values (%s, now() - interval '25 hours')",
                   (s["session_id"],))
     begin(admin, "cleanup", challenge)
-    assert one(admin, "select count(*) from auth.sae_flow_sessions where id = %s", (s["session_id"],)) == 0
+    assert one(admin, "select count(*) from sae_internal.sae_flow_sessions where id = %s", (s["session_id"],)) == 0
     assert token_rows(admin, s["session_id"]) == 0
 
 
@@ -405,7 +405,7 @@ def test_the_functions_scan_no_table(admin, dbname):
             one(c, "select auth.resume(%s, %s)", (s2["access_token"], s2["refresh_token"]))
             c.execute("select auth.revoke_all('nobody')")
             scans = c.execute("""select relname, seq_scan, idx_scan from pg_stat_xact_user_tables
-                where schemaname = 'auth' and relname like 'sae_flow_%'""").fetchall()
+                where schemaname = 'sae_internal' and relname like 'sae_flow_%'""").fetchall()
     assert len(scans) == 4 and all(n == 0 and i > 0 for _, n, i in scans), scans
 
 
@@ -427,14 +427,14 @@ def test_cleanup_reads_only_what_it_deletes(admin, dbname):
 
 def test_explain_uses_indexes(admin):
     admin.execute("set enable_seqscan = off")
-    for sql in ("select * from auth.sae_flow_codes where code_hash = '\\x00'",
-                "select * from auth.sae_flow_refresh_tokens where token_hash = '\\x00'",
-                "select * from auth.sae_flow_sessions where subject = 'x'",
-                "select * from auth.sae_flow_refresh_tokens where session_id = '00000000-0000-0000-0000-000000000000'",
-                "select * from auth.sae_flow_sessions where not_after < now()",
-                "select * from auth.sae_flow_revocations where session_id = '00000000-0000-0000-0000-000000000000'",
-                "select * from auth.sae_flow_revocations where revoked_at < now()",
-                "select * from auth.sae_flow_codes where expires_at < now()"):
+    for sql in ("select * from sae_internal.sae_flow_codes where code_hash = '\\x00'",
+                "select * from sae_internal.sae_flow_refresh_tokens where token_hash = '\\x00'",
+                "select * from sae_internal.sae_flow_sessions where subject = 'x'",
+                "select * from sae_internal.sae_flow_refresh_tokens where session_id = '00000000-0000-0000-0000-000000000000'",
+                "select * from sae_internal.sae_flow_sessions where not_after < now()",
+                "select * from sae_internal.sae_flow_revocations where session_id = '00000000-0000-0000-0000-000000000000'",
+                "select * from sae_internal.sae_flow_revocations where revoked_at < now()",
+                "select * from sae_internal.sae_flow_codes where expires_at < now()"):
         plan = "\n".join(r[0] for r in admin.execute("explain " + sql))
         assert "Index" in plan, plan
 
@@ -476,8 +476,8 @@ def test_concurrent_refresh_of_one_token_rotates_once(admin, dbname, capsys):
             rotations += 1
             rt = new_rt
         assert token_rows(admin, s["session_id"]) == rounds + 1  # exactly one rotation a round
-        assert one(admin, """select count(*) from auth.sae_flow_refresh_tokens t
-            where not exists (select 1 from auth.sae_flow_sessions s where s.id = t.session_id)""") == 0
+        assert one(admin, """select count(*) from sae_internal.sae_flow_refresh_tokens t
+            where not exists (select 1 from sae_internal.sae_flow_sessions s where s.id = t.session_id)""") == 0
         assert refresh(admin, rt)["session_id"] == s["session_id"]
     finally:
         for c in conns:
@@ -520,8 +520,8 @@ def test_many_sessions_refresh_loops(admin, dbname, capsys):
         for s, k in zip(sessions, counts):
             assert token_rows(admin, s["session_id"]) == min(k + 1, 64)
             assert refresh(admin, s["refresh_token"])["session_id"] == s["session_id"]
-        live = one(admin, """select count(*) from auth.sae_flow_sessions s where id = any(%s)
-                   and not exists (select 1 from auth.sae_flow_revocations r where r.session_id = s.id)""",
+        live = one(admin, """select count(*) from sae_internal.sae_flow_sessions s where id = any(%s)
+                   and not exists (select 1 from sae_internal.sae_flow_revocations r where r.session_id = s.id)""",
                    ([uuid.UUID(s["session_id"]) for s in sessions],))
         assert live == n
     finally:

@@ -90,6 +90,13 @@ begin perform public.trap('set_config'); return pg_catalog.set_config($1, $2, $3
 """
 
 
+def preload(db):
+    """Log-in setup for a database of its own: the key is the cluster's (set by the logindb
+    fixture with ALTER SYSTEM, so it must be requested too); the library loads per session."""
+    with connect(db) as su:
+        su.execute(f'alter database "{db}" set session_preload_libraries = \'supabase_auth_ext\'')
+
+
 def trap_calls(dbname):
     with connect(dbname) as c:
         return c.execute("select who, what from public.trap_log").fetchall()
@@ -97,7 +104,7 @@ def trap_calls(dbname):
 
 # --- the database owner ----------------------------------------------------------------------
 
-def test_database_owner_cannot_steer_the_flow_worker(fresh_db):
+def test_database_owner_cannot_steer_the_flow_worker(fresh_db, logindb):
     """Finding 1: the owner plants unqualified names the worker once used, and points the
     database's search_path at them; a refresh-token reuse and a wrong PKCE verifier then
     start the worker. Nothing planted runs, and the protective writes still happen."""
@@ -108,7 +115,8 @@ def test_database_owner_cannot_steer_the_flow_worker(fresh_db):
         o.execute(TRAP_LOG.format(role=DBOWNER) + WORKER_TRAPS)
         o.execute(f'alter database "{db}" set search_path = public, pg_catalog')
         o.execute(f'alter database "{db}" set lock_timeout = 1')
-    with configure_login(db), connect(db) as su, connect(db, user=AUTHN) as app:
+    preload(db)
+    with connect(db) as su, connect(db, user=AUTHN) as app:
         # (this test's own superuser queries must not run under the planted search_path)
         su.execute("set search_path = pg_catalog")
         verifier, challenge = pkce_pair()
@@ -123,7 +131,7 @@ def test_database_owner_cannot_steer_the_flow_worker(fresh_db):
         one(app, "select auth.refresh(%s)", (s1["refresh_token"],))
         fails(app, "select auth.refresh(%s)", (s0["refresh_token"],), "28000",
               "invalid refresh token: reused")
-        assert one(su, "select count(*) from auth.sae_flow_revocations where session_id = %s",
+        assert one(su, "select count(*) from sae_internal.sae_flow_revocations where session_id = %s",
                    (s0["session_id"],)) == 1
     assert trap_calls(db) == [] and not is_superuser(DBOWNER)
 
@@ -162,11 +170,11 @@ def test_database_owner_gains_no_function_or_table(fresh_db):
             fails(o, f"select {call}", (), "42501")
         for t in ("sae_flow_codes", "sae_flow_sessions", "sae_flow_refresh_tokens",
                   "sae_flow_revocations", "sae_replaced_helpers"):
-            fails(o, f"select * from auth.{t}", (), "42501")
+            fails(o, f"select * from sae_internal.{t}", (), "42501")
         fails(o, "create function sae_internal.x() returns int language sql as 'select 1'", (),
               "42501")
         # the owner's own database settings do not reach what the flows run
-        fails(o, "drop table auth.sae_flow_codes", (), "42501")
+        fails(o, "drop table sae_internal.sae_flow_codes", (), "42501")
 
 
 # --- the owner of schema auth ----------------------------------------------------------------
@@ -227,7 +235,7 @@ def test_restore_runs_as_the_owner_not_the_caller(fresh_db):
     assert trap_calls(db) == [(AUTHADMIN, "auth.uid")] and not is_superuser(AUTHADMIN)
 
 
-def test_schema_owner_cannot_shadow_what_the_flows_call(fresh_db):
+def test_schema_owner_cannot_shadow_what_the_flows_call(fresh_db, logindb):
     """The owner of schema auth adds overloads of every name the flows' SECURITY DEFINER
     bodies once called there; the flows call only sae_internal and pg_catalog."""
     db = fresh_db()
@@ -242,15 +250,61 @@ def test_schema_owner_cannot_shadow_what_the_flows_call(fresh_db):
                          ("_flow_secret()", "text"), ("_flow_now()", "bigint")):
             a.execute(f"""create function auth.{sig} returns {ret} language plpgsql as $t$
                 begin perform public.trap('{sig}'); return null; end $t$""")
-        fails(a, "drop table auth.sae_flow_codes", (), "2BP01")  # a member of the extension
+        fails(a, "drop table sae_internal.sae_flow_codes", (), "42501")  # not in its schema
         a.execute(f"grant usage on schema auth to {AUTHN}")  # as Supabase grants its roles
-    with configure_login(db), connect(db) as su, connect(db, user=AUTHN) as app:
+    preload(db)
+    with connect(db) as su, connect(db, user=AUTHN) as app:
         verifier, challenge = pkce_pair()
         code = one(su, "select auth.pkce_begin('u1', %s)", (challenge,))
         s = one(app, "select auth.pkce_exchange(%s, %s)", (code, verifier))
         one(app, "select auth.refresh(%s)", (s["refresh_token"],))
         fails(app, "select auth.refresh(%s)", ("x",), "28000")
     assert trap_calls(db) == [] and not is_superuser(AUTHADMIN)
+
+
+def test_schema_owner_renaming_auth_plants_nothing_we_use(fresh_db):
+    """Found by review: with CREATE on the database (Supabase grants it), the owner of
+    schema auth renames it, creates a new auth with a table named like ours carrying a
+    trigger, and calls the flows under the schema's new name. The flows and the worker
+    name only sae_internal, so the planted table is never touched."""
+    db = fresh_db()
+    with connect(db) as su:
+        su.execute(f"create schema auth authorization {AUTHADMIN}")
+        su.execute(f"grant create on database \"{db}\" to {AUTHADMIN}")
+        su.execute(f"create extension {EXT}")
+    with connect(db, user=AUTHADMIN) as a:
+        a.execute("alter schema auth rename to auth_ext; create schema auth")
+        a.execute(TRAP_LOG.format(role=AUTHADMIN).replace("public.", "auth."))
+        a.execute("""create table auth.sae_flow_codes (code_hash bytea, subject text, challenge text,
+                       method text, claims jsonb, expires_at timestamptz);
+            create table auth.sae_flow_revocations (session_id uuid, revoked_at timestamptz);
+            create function auth.pwn() returns trigger language plpgsql as $t$
+              begin perform auth.trap('trigger'); return old; end $t$;
+            create trigger pwn before delete on auth.sae_flow_codes for each row execute function auth.pwn();
+            create trigger pwn before insert on auth.sae_flow_revocations for each row execute function auth.pwn();
+            insert into auth.sae_flow_codes values (sha256(convert_to(repeat('A', 43), 'UTF8')), 'x',
+                       repeat('B', 43), 'plain', '{}', now() + interval '1 hour')""")
+        fails(a, "select auth_ext.pkce_exchange(repeat('A', 43), repeat('C', 43))", (), "28000",
+              "invalid auth code: unknown")
+        fails(a, "select auth_ext.refresh(repeat('A', 43))", (), "28000")
+        assert a.execute("select who, what from auth.trap_log").fetchall() == []
+    assert not is_superuser(AUTHADMIN)
+
+
+def test_restore_with_an_owner_whose_name_needs_quotes(fresh_db):
+    """Found by review: the owner's name was passed quoted to SET ROLE."""
+    db = fresh_db()
+    with connect("postgres") as c:
+        c.execute("""do $$ begin if not exists (select 1 from pg_roles where rolname = 'Sae Mixed')
+                     then create role "Sae Mixed"; end if; end $$""")
+    with connect(db) as su:
+        su.execute('create schema auth authorization "Sae Mixed"')
+        su.execute('set role "Sae Mixed"; create function auth.uid() returns uuid language sql as '
+                   "'select null::uuid'; reset role")
+        su.execute(f"create extension {EXT}")
+        assert one(su, "select auth.use_native_helpers()") == ["auth.uid()"]
+        assert one(su, "select auth.use_native_helpers(false)") == ["auth.uid()"]
+        assert one(su, "select proowner::regrole::text from pg_proc where oid = 'auth.uid()'::regprocedure") == '"Sae Mixed"'
 
 
 # --- a role that holds default privileges ----------------------------------------------------
@@ -273,7 +327,7 @@ def defpriv_gains_nothing(db):
             fails(d, f"select {call}", (), "42501")
         for t in ("sae_flow_codes", "sae_flow_sessions", "sae_flow_refresh_tokens",
                   "sae_flow_revocations", "sae_replaced_helpers"):
-            fails(d, f"select * from auth.{t}", (), "42501")
+            fails(d, f"select * from sae_internal.{t}", (), "42501")
         fails(d, "create function sae_internal.x() returns int language sql as 'select 1'", (),
               "42501")
     with connect(db) as su:
@@ -362,7 +416,7 @@ def test_request_roles_gain_nothing(logindb, role):
             fails(c, f"select {call}", (), "42501")
         for t in ("sae_flow_codes", "sae_flow_sessions", "sae_flow_refresh_tokens",
                   "sae_flow_revocations", "sae_replaced_helpers"):
-            fails(c, f"select * from auth.{t}", (), "42501")
+            fails(c, f"select * from sae_internal.{t}", (), "42501")
         fails(c, "show auth.jwt_secret", (), "42501")
         # stats says nothing about the configured key to them
         assert "key_cache" not in one(c, "select auth.stats()")
@@ -460,15 +514,57 @@ def test_a_held_row_lock_does_not_stop_a_revocation(flowdb):
         s1 = one(app, "select auth.refresh(%s)", (s0["refresh_token"],))
         one(app, "select auth.refresh(%s)", (s1["refresh_token"],))
         with locker.transaction():
-            locker.execute("select * from auth.sae_flow_sessions where id = %s for update",
+            locker.execute("select * from sae_internal.sae_flow_sessions where id = %s for update",
                            (s0["session_id"],))
             t0 = time.monotonic()
             fails(app, "select auth.refresh(%s)", (s0["refresh_token"],), "28000",
                   "invalid refresh token: reused")
             assert time.monotonic() - t0 < 2
-            assert one(su, "select count(*) from auth.sae_flow_revocations where session_id = %s",
+            assert one(su, "select count(*) from sae_internal.sae_flow_revocations where session_id = %s",
                        (s0["session_id"],)) == 1
         fails(app, "select auth.refresh(%s)", (s1["refresh_token"],), "28000")
+
+
+def test_a_read_only_database_does_not_stop_a_revocation(fresh_db, logindb):
+    """Found by review: the database owner sets default_transaction_read_only, which the
+    worker inherited; a reused token then revoked nothing."""
+    db = fresh_db(owner=DBOWNER)
+    with connect(db) as su:
+        su.execute(f"create extension {EXT}")
+    preload(db)
+    with connect(db, user=DBOWNER) as o:
+        o.execute(f'alter database "{db}" set default_transaction_read_only = on')
+        o.execute(f'alter database "{db}" set synchronous_commit = off')
+    _read_only_revocation(db)
+
+
+def _read_only_revocation(db):
+    with connect(db) as su, connect(db, user=AUTHN) as app:
+        su.execute("set default_transaction_read_only = off")
+        app.execute("set default_transaction_read_only = off")
+        s0 = new_session(su, app)
+        s1 = one(app, "select auth.refresh(%s)", (s0["refresh_token"],))
+        one(app, "select auth.refresh(%s)", (s1["refresh_token"],))
+        fails(app, "select auth.refresh(%s)", (s0["refresh_token"],), "28000",
+              "invalid refresh token: reused")
+        assert one(su, "select count(*) from sae_internal.sae_flow_revocations where session_id = %s",
+                   (s0["session_id"],)) == 1
+
+
+def test_no_flow_in_a_snapshot_older_than_a_revocation(flowdb):
+    """Found by review: in a REPEATABLE READ transaction begun before a revocation, the
+    revoked session's refresh token kept minting access tokens. The flows run only in READ
+    COMMITTED (0A000 otherwise)."""
+    with connect(flowdb) as su, connect(flowdb, user=AUTHN) as app:
+        s0 = new_session(su, app)
+        app.execute("begin isolation level repeatable read")
+        app.execute("select 1")
+        su.execute("select auth.revoke_session(%s)", (s0["session_id"],))
+        err = fails(app, "select auth.refresh(%s)", (s0["refresh_token"],), "0A000",
+                    "auth flows run only in READ COMMITTED transactions")
+        app.execute("rollback")
+        fails(app, "select auth.refresh(%s)", (s0["refresh_token"],), "28000",
+              "invalid refresh token: session_revoked")
 
 
 def test_concurrent_wrong_verifiers_exactly_one_is_judged(flowdb):
@@ -505,7 +601,7 @@ def test_the_seal_is_cleared_after_the_reuse_interval(flowdb):
         su.execute("set auth.refresh_reuse_interval = '1s'")
         s0 = new_session(su, app)
         one(app, "select auth.refresh(%s)", (s0["refresh_token"],))
-        sealed = "select sealed is not null from auth.sae_flow_sessions where id = %s"
+        sealed = "select sealed is not null from sae_internal.sae_flow_sessions where id = %s"
         assert one(su, sealed, (s0["session_id"],)) is True
         time.sleep(1.2)
         one(su, "select auth.pkce_begin('cleanup', repeat('C', 43))")  # any flow call cleans up
@@ -523,9 +619,9 @@ def test_ten_thousand_refreshes_keep_a_bounded_number_of_rows(flowdb):
               if i = 9990 then insert into kept values (i, rt); end if;
               rt := auth.refresh(rt)->>'refresh_token';
             end loop; end $$""")
-        assert one(su, "select count(*) from auth.sae_flow_refresh_tokens where session_id = %s",
+        assert one(su, "select count(*) from sae_internal.sae_flow_refresh_tokens where session_id = %s",
                    (s0["session_id"],)) <= 64
         old = one(su, "select rt from kept")
         fails(app, "select auth.refresh(%s)", (old,), "28000", "invalid refresh token: reused")
-        assert one(su, "select count(*) from auth.sae_flow_revocations where session_id = %s",
+        assert one(su, "select count(*) from sae_internal.sae_flow_revocations where session_id = %s",
                    (s0["session_id"],)) == 1

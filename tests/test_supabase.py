@@ -89,7 +89,7 @@ def test_create_extension_succeeds_and_leaves_supabase_alone(supa):
                       "('users', 'sessions', 'refresh_tokens', 'flow_state')") == 4
         # schema auth's default privileges do not reach our tables
         for t in ("sae_flow_codes", "sae_flow_sessions", "sae_flow_refresh_tokens", "sae_replaced_helpers"):
-            acl = one(c, "select relacl::text[] from pg_class where oid = %s::regclass", (f"auth.{t}",))
+            acl = one(c, "select relacl::text[] from pg_class where oid = %s::regclass", (f"sae_internal.{t}",))
             assert not any(a.startswith(("dashboard_user=", "authenticated=")) for a in acl or []), (t, acl)
         assert as_user(c, U1, "u1@x.io") == (["u1"], (U1, "authenticated", "u1@x.io", U1, "u1@x.io"))
 

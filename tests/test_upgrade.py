@@ -196,7 +196,7 @@ def test_the_comparison_sees_a_missing_step_a_grant_and_a_comment(new_db):
     with connect(other) as c:
         c.execute("REVOKE EXECUTE ON FUNCTION auth.sign(jsonb) FROM PUBLIC")
         assert catalog(fresh) == catalog(other)
-        c.execute("COMMENT ON TABLE auth.sae_flow_codes IS 'changed'")
+        c.execute("COMMENT ON TABLE sae_internal.sae_flow_codes IS 'changed'")
     diff = differences(catalog(fresh), catalog(other))
     assert len(diff["only_second"]) == 1 and "comment=changed" in diff["only_second"][0], diff
 

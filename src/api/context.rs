@@ -299,12 +299,12 @@ SELECT sae_internal.create_auth_schema();
 -- Raw C functions: STABLE (never folded into a cached plan), PARALLEL SAFE. Supabase Auth
 -- creates its own auth.uid(), role(), email() and jwt() (SQL functions it owns): those are
 -- left as they are, and auth.use_native_helpers() switches them to ours and back.
-CREATE TABLE auth.sae_replaced_helpers (
+CREATE TABLE sae_internal.sae_replaced_helpers (
   signature text PRIMARY KEY,   -- e.g. auth.uid()
   definition text NOT NULL,     -- pg_get_functiondef of the function we replaced
   fn oid NOT NULL               -- that function (CREATE OR REPLACE keeps its OID)
 );
-CREATE FUNCTION auth._native_helpers() RETURNS TABLE(signature text, decl text, symbol text, note text)
+CREATE FUNCTION sae_internal.native_helpers() RETURNS TABLE(signature text, decl text, symbol text, note text)
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$ VALUES
   ('auth.jwt()', 'auth.jwt() RETURNS jsonb LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_jwt',
    'The request''s JWT claims: request.jwt.claim (legacy) else request.jwt.claims'),
@@ -323,7 +323,7 @@ CREATE FUNCTION sae_internal.install_helpers() RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE h record;
 BEGIN
-  FOR h IN SELECT * FROM auth._native_helpers() LOOP
+  FOR h IN SELECT * FROM sae_internal.native_helpers() LOOP
     IF to_regprocedure(h.signature) IS NULL THEN
       EXECUTE format('CREATE FUNCTION %s AS %L, %L', h.decl, 'MODULE_PATHNAME', h.symbol);
       EXECUTE format('COMMENT ON FUNCTION %s IS %L', h.signature, h.note);
@@ -341,46 +341,49 @@ SELECT sae_internal.install_helpers();
 -- these functions), and use_native_helpers(false) restores it.
 -- SECURITY: a restore runs the saved text as the function's owner (SET ROLE), never as the
 -- caller, and only over our own function with the OID it replaced; if that function was
--- dropped or changed since, it refuses (55000).
+-- dropped or changed since, it refuses (55000). What it reads (the list of helpers, the
+-- saved definitions, our library's path) is in sae_internal, never looked up in schema
+-- auth, whose owner may be another role.
 CREATE FUNCTION auth.use_native_helpers(native boolean DEFAULT true) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
   h record;
-  lib text := (SELECT probin FROM pg_proc WHERE oid = 'auth.login(text)'::regprocedure);
+  lib text := (SELECT probin FROM pg_proc WHERE oid = 'sae_internal.flow_guard()'::regprocedure);
   done text[] := '{}';
   fn oid;
   owner text;
   caller_role text;
 BEGIN
   IF native THEN
-    FOR h IN SELECT * FROM auth._native_helpers() LOOP
+    FOR h IN SELECT * FROM sae_internal.native_helpers() LOOP
       fn := to_regprocedure(h.signature);
       CONTINUE WHEN fn IS NOT NULL AND EXISTS (
         SELECT 1 FROM pg_proc WHERE oid = fn AND probin = lib AND prosrc = h.symbol);
       IF fn IS NOT NULL THEN
-        INSERT INTO auth.sae_replaced_helpers VALUES (h.signature, pg_get_functiondef(fn), fn)
+        INSERT INTO sae_internal.sae_replaced_helpers VALUES (h.signature, pg_get_functiondef(fn), fn)
         ON CONFLICT (signature) DO UPDATE SET definition = excluded.definition, fn = excluded.fn;
       END IF;
       EXECUTE format('CREATE OR REPLACE FUNCTION %s AS %L, %L', h.decl, lib, h.symbol);
       done := done || h.signature;
     END LOOP;
   ELSE
-    FOR h IN SELECT r.*, n.symbol FROM auth.sae_replaced_helpers r
-             JOIN auth._native_helpers() n USING (signature) ORDER BY signature LOOP
+    FOR h IN SELECT r.*, n.symbol FROM sae_internal.sae_replaced_helpers r
+             JOIN sae_internal.native_helpers() n USING (signature) ORDER BY signature LOOP
       fn := to_regprocedure(h.signature);
       IF fn IS DISTINCT FROM h.fn OR NOT EXISTS (
           SELECT 1 FROM pg_proc WHERE oid = fn AND probin = lib AND prosrc = h.symbol) THEN
         RAISE EXCEPTION USING ERRCODE = '55000',
           MESSAGE = format('%s was dropped or changed since use_native_helpers() replaced it', h.signature),
           DETAIL = 'The saved definition is not restored over a function someone else made.',
-          HINT = format('Recreate it by hand, then: DELETE FROM auth.sae_replaced_helpers WHERE signature = %L', h.signature);
+          HINT = format('Recreate it by hand, then: DELETE FROM sae_internal.sae_replaced_helpers WHERE signature = %L', h.signature);
       END IF;
-      SELECT proowner::regrole::text INTO owner FROM pg_proc WHERE oid = fn;
+      SELECT r.rolname INTO owner FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
+      WHERE p.oid = fn;
       caller_role := current_setting('role');
       PERFORM set_config('role', owner, true);
       EXECUTE h.definition;
       PERFORM set_config('role', caller_role, true);
-      DELETE FROM auth.sae_replaced_helpers WHERE signature = h.signature;
+      DELETE FROM sae_internal.sae_replaced_helpers WHERE signature = h.signature;
       done := done || h.signature;
     END LOOP;
   END IF;

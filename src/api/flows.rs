@@ -13,9 +13,24 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode::*;
 
-/// 25006 on a hot standby: the flows write; verification works there.
+/// 25006 on a hot standby: the flows write; verification works there. 0A000 outside READ
+/// COMMITTED: a revocation committed by another transaction must stop the next refresh,
+/// and a REPEATABLE READ snapshot taken before it would not see it (a token holder could
+/// keep minting access tokens for a revoked session inside one long transaction).
 #[pg_extern(sql = false)]
 fn flow_guard() -> Result<(), ErrorReport> {
+    if unsafe { pg_sys::XactIsoLevel } != pg_sys::XACT_READ_COMMITTED as i32 {
+        return Err(ErrorReport::new(
+            ERRCODE_FEATURE_NOT_SUPPORTED,
+            "auth flows run only in READ COMMITTED transactions",
+            "",
+        )
+        .set_hint(
+            "A revocation committed meanwhile must be seen; call the flow outside REPEATABLE \
+             READ and SERIALIZABLE transactions."
+                .to_owned(),
+        ));
+    }
     if unsafe { pg_sys::RecoveryInProgress() } {
         return Err(ErrorReport::new(
             ERRCODE_READ_ONLY_SQL_TRANSACTION,
@@ -127,11 +142,11 @@ impl Commit {
     fn sql(self) -> &'static str {
         match self {
             Commit::Claim => {
-                "DELETE FROM auth.sae_flow_codes \
+                "DELETE FROM sae_internal.sae_flow_codes \
                  WHERE code_hash OPERATOR(pg_catalog.=) pg_catalog.decode($1, 'hex')"
             }
             Commit::Revoke => {
-                "INSERT INTO auth.sae_flow_revocations (session_id, revoked_at) \
+                "INSERT INTO sae_internal.sae_flow_revocations (session_id, revoked_at) \
                  VALUES (CAST($1 AS pg_catalog.uuid), pg_catalog.clock_timestamp())"
             }
         }
@@ -175,7 +190,7 @@ fn commit(action: Commit, arg: &str) -> Result<u64, ErrorReport> {
         slot.write_volatile(NOT_DONE);
         let handle = pg_sys::dsm_segment_handle(seg);
         let mut started = None;
-        for attempt in 0..20 {
+        for attempt in 0..50 {
             let w = BackgroundWorkerBuilder::new("supabase_auth_ext flow commit")
                 .set_library("supabase_auth_ext")
                 .set_function("sae_flow_commit_main")
@@ -188,8 +203,8 @@ fn commit(action: Commit, arg: &str) -> Result<u64, ErrorReport> {
                 started = Some(w);
                 break;
             }
-            if attempt < 19 {
-                pg_sys::pg_usleep(10_000); // a worker slot may free up
+            if attempt < 49 {
+                pg_sys::pg_usleep(20_000); // a worker slot may free up (1 s in all)
             }
         }
         let Some(worker) = started else {
@@ -283,6 +298,9 @@ pub extern "C-unwind" fn sae_flow_commit_main(arg: pg_sys::Datum) {
         Some(pg_sys::Oid::from(db)),
         Some(pg_sys::Oid::from(role)),
     );
+    // What ALTER DATABASE / ROLE SET placed must not stop the write either: the worker's
+    // transaction is read-write whatever default_transaction_read_only says.
+    unsafe { pg_sys::DefaultXactReadOnly = false };
     let arg_text = arg_text.to_owned();
     let touched = BackgroundWorker::transaction(move || {
         Spi::connect_mut(|client| {
@@ -290,6 +308,7 @@ pub extern "C-unwind" fn sae_flow_commit_main(arg: pg_sys::Datum) {
             client.update(
                 "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true), \
                         pg_catalog.set_config('lock_timeout', '5s', true), \
+                        pg_catalog.set_config('synchronous_commit', 'on', true), \
                         pg_catalog.set_config('statement_timeout', '10s', true)",
                 None,
                 &[],

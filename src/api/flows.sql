@@ -1,15 +1,16 @@
--- Section 4: database-side flows. Storage is the extension's own, in schema auth under
--- names Supabase Auth does not use (it has users, sessions, refresh_tokens, flow_state),
--- granted to nobody and reached only through the SECURITY DEFINER functions below, each
--- with search_path pinned to pg_catalog, pg_temp (PostgreSQL looks up no function or
--- operator in pg_temp). Codes and refresh tokens are stored only as SHA-256 hashes.
+-- Section 4: database-side flows. Storage is the extension's own, in schema sae_internal
+-- (names Supabase Auth does not use either), granted to nobody and reached only through
+-- the SECURITY DEFINER functions below, each with search_path pinned to pg_catalog,
+-- pg_temp (PostgreSQL looks up no function or operator in pg_temp). Codes and refresh
+-- tokens are stored only as SHA-256 hashes.
 --
--- SECURITY: the entry points run as the extension's owner. Everything they call that is
--- not in pg_catalog lives in schema sae_internal, which the extension creates and nobody
--- else may create in, so no role (not even the owner of schema auth) can add an overload
--- that a SECURITY DEFINER body would pick.
+-- SECURITY: the entry points run as the extension's owner. Every table and function they
+-- use that is not in pg_catalog lives in schema sae_internal, which the extension creates
+-- and only its owner may create in, rename or drop from. Nothing is looked up in schema
+-- auth: on Supabase its owner is another role, which could add overloads there, or rename
+-- the schema and put a planted table under the old name.
 
-CREATE TABLE auth.sae_flow_codes (
+CREATE TABLE sae_internal.sae_flow_codes (
   code_hash bytea PRIMARY KEY,
   subject text NOT NULL,
   challenge text NOT NULL,
@@ -17,9 +18,9 @@ CREATE TABLE auth.sae_flow_codes (
   claims jsonb NOT NULL,
   expires_at timestamptz NOT NULL
 );
-CREATE INDEX sae_flow_codes_expires_at ON auth.sae_flow_codes (expires_at);
+CREATE INDEX sae_flow_codes_expires_at ON sae_internal.sae_flow_codes (expires_at);
 
-CREATE TABLE auth.sae_flow_sessions (
+CREATE TABLE sae_internal.sae_flow_sessions (
   id uuid PRIMARY KEY,
   subject text NOT NULL,
   claims jsonb NOT NULL,
@@ -30,26 +31,26 @@ CREATE TABLE auth.sae_flow_sessions (
   rotated_at timestamptz NOT NULL,
   sealed bytea                    -- the current pair, sealed; cleared after the reuse interval
 );
-CREATE INDEX sae_flow_sessions_subject ON auth.sae_flow_sessions (subject);
-CREATE INDEX sae_flow_sessions_not_after ON auth.sae_flow_sessions (not_after);
-CREATE INDEX sae_flow_sessions_sealed ON auth.sae_flow_sessions (rotated_at) WHERE sealed IS NOT NULL;
+CREATE INDEX sae_flow_sessions_subject ON sae_internal.sae_flow_sessions (subject);
+CREATE INDEX sae_flow_sessions_not_after ON sae_internal.sae_flow_sessions (not_after);
+CREATE INDEX sae_flow_sessions_sealed ON sae_internal.sae_flow_sessions (rotated_at) WHERE sealed IS NOT NULL;
 
 -- A session is revoked when a row names it here. Insert-only: a revocation never waits on
 -- the session row's lock (a refresh may hold it), and the autonomous worker inserts one.
-CREATE TABLE auth.sae_flow_revocations (
+CREATE TABLE sae_internal.sae_flow_revocations (
   session_id uuid NOT NULL,
   revoked_at timestamptz NOT NULL
 );
-CREATE INDEX sae_flow_revocations_session ON auth.sae_flow_revocations (session_id);
-CREATE INDEX sae_flow_revocations_revoked_at ON auth.sae_flow_revocations (revoked_at);
+CREATE INDEX sae_flow_revocations_session ON sae_internal.sae_flow_revocations (session_id);
+CREATE INDEX sae_flow_revocations_revoked_at ON sae_internal.sae_flow_revocations (revoked_at);
 
 -- The hashes of a session's last refresh tokens (older ones are pruned: see auth.refresh).
-CREATE TABLE auth.sae_flow_refresh_tokens (
+CREATE TABLE sae_internal.sae_flow_refresh_tokens (
   token_hash bytea PRIMARY KEY,
-  session_id uuid NOT NULL REFERENCES auth.sae_flow_sessions (id) ON DELETE CASCADE,
+  session_id uuid NOT NULL REFERENCES sae_internal.sae_flow_sessions (id) ON DELETE CASCADE,
   issued_at timestamptz NOT NULL
 );
-CREATE INDEX sae_flow_refresh_tokens_session ON auth.sae_flow_refresh_tokens (session_id, issued_at);
+CREATE INDEX sae_flow_refresh_tokens_session ON sae_internal.sae_flow_refresh_tokens (session_id, issued_at);
 
 -- The Rust helpers (src/api/flows.rs), for the functions below only.
 CREATE FUNCTION sae_internal.flow_guard() RETURNS void LANGUAGE c VOLATILE
@@ -107,23 +108,23 @@ DECLARE
     - make_interval(secs => sae_internal.flow_seconds('auth.refresh_reuse_interval'));
   gone uuid[];
 BEGIN
-  DELETE FROM auth.sae_flow_codes WHERE code_hash IN (
-    SELECT code_hash FROM auth.sae_flow_codes WHERE expires_at < now_ts
+  DELETE FROM sae_internal.sae_flow_codes WHERE code_hash IN (
+    SELECT code_hash FROM sae_internal.sae_flow_codes WHERE expires_at < now_ts
     ORDER BY expires_at LIMIT 32 FOR UPDATE SKIP LOCKED);
-  DELETE FROM auth.sae_flow_sessions WHERE id IN (
-    SELECT id FROM auth.sae_flow_sessions WHERE not_after < ended_before
+  DELETE FROM sae_internal.sae_flow_sessions WHERE id IN (
+    SELECT id FROM sae_internal.sae_flow_sessions WHERE not_after < ended_before
     ORDER BY not_after LIMIT 32 FOR UPDATE SKIP LOCKED);
   SELECT array_agg(session_id) INTO gone FROM (
-    SELECT session_id FROM auth.sae_flow_revocations WHERE revoked_at < ended_before
+    SELECT session_id FROM sae_internal.sae_flow_revocations WHERE revoked_at < ended_before
     ORDER BY revoked_at LIMIT 32) r;
   IF gone IS NOT NULL THEN
-    DELETE FROM auth.sae_flow_sessions WHERE id IN (
-      SELECT id FROM auth.sae_flow_sessions WHERE id = ANY (gone) FOR UPDATE SKIP LOCKED);
-    DELETE FROM auth.sae_flow_revocations r WHERE r.session_id = ANY (gone)
-      AND NOT EXISTS (SELECT 1 FROM auth.sae_flow_sessions s WHERE s.id = r.session_id);
+    DELETE FROM sae_internal.sae_flow_sessions WHERE id IN (
+      SELECT id FROM sae_internal.sae_flow_sessions WHERE id = ANY (gone) FOR UPDATE SKIP LOCKED);
+    DELETE FROM sae_internal.sae_flow_revocations r WHERE r.session_id = ANY (gone)
+      AND NOT EXISTS (SELECT 1 FROM sae_internal.sae_flow_sessions s WHERE s.id = r.session_id);
   END IF;
-  UPDATE auth.sae_flow_sessions SET sealed = NULL WHERE id IN (
-    SELECT id FROM auth.sae_flow_sessions WHERE sealed IS NOT NULL AND rotated_at < sealed_before
+  UPDATE sae_internal.sae_flow_sessions SET sealed = NULL WHERE id IN (
+    SELECT id FROM sae_internal.sae_flow_sessions WHERE sealed IS NOT NULL AND rotated_at < sealed_before
     ORDER BY rotated_at LIMIT 32 FOR UPDATE SKIP LOCKED);
 END $$;
 
@@ -138,7 +139,7 @@ BEGIN
 END $$;
 
 CREATE FUNCTION sae_internal.flow_revoked(sid uuid) RETURNS boolean LANGUAGE sql STABLE
-AS $$ SELECT EXISTS (SELECT 1 FROM auth.sae_flow_revocations WHERE session_id = sid) $$;
+AS $$ SELECT EXISTS (SELECT 1 FROM sae_internal.sae_flow_revocations WHERE session_id = sid) $$;
 
 -- The contract's session object for a pair expiring at `expires_at`, as seen at `now_s`.
 CREATE FUNCTION sae_internal.flow_object(access_token text, expires_at bigint,
@@ -206,7 +207,7 @@ BEGIN
   END IF;
   PERFORM sae_internal.flow_cleanup();
   code := sae_internal.flow_secret();
-  INSERT INTO auth.sae_flow_codes
+  INSERT INTO sae_internal.sae_flow_codes
   VALUES (sae_internal.flow_hash(code), subject, challenge, method, claims, clock_timestamp() + ttl);
   RETURN code;
 END $$;
@@ -217,7 +218,7 @@ CREATE FUNCTION auth.pkce_exchange(auth_code text, verifier text) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   h bytea;
-  c auth.sae_flow_codes;
+  c sae_internal.sae_flow_codes;
   own boolean;
   sid uuid := gen_random_uuid();
   rt text := sae_internal.flow_secret();
@@ -226,7 +227,7 @@ DECLARE
 BEGIN
   PERFORM sae_internal.flow_guard();
   h := sae_internal.flow_presented('auth code', auth_code);
-  SELECT * INTO c FROM auth.sae_flow_codes WHERE code_hash = h;
+  SELECT * INTO c FROM sae_internal.sae_flow_codes WHERE code_hash = h;
   IF NOT FOUND THEN
     PERFORM sae_internal.flow_raise('auth code', 'unknown',
       'no such code: never issued, already used, burnt, or cleaned up after expiry');
@@ -234,9 +235,9 @@ BEGIN
   IF c.expires_at <= clock_timestamp() THEN
     PERFORM sae_internal.flow_raise('auth code', 'expired');
   END IF;
-  own := sae_internal.flow_own_row((SELECT xmin::text FROM auth.sae_flow_codes WHERE code_hash = h));
+  own := sae_internal.flow_own_row((SELECT xmin::text FROM sae_internal.sae_flow_codes WHERE code_hash = h));
   IF own THEN  -- issued in this very transaction: a rollback removes it anyway
-    DELETE FROM auth.sae_flow_codes WHERE code_hash = h;
+    DELETE FROM sae_internal.sae_flow_codes WHERE code_hash = h;
   ELSIF NOT sae_internal.flow_claim(encode(h, 'hex')) THEN
     PERFORM sae_internal.flow_raise('auth code', 'unknown', 'the code was used meanwhile');
   END IF;
@@ -244,21 +245,22 @@ BEGIN
     PERFORM sae_internal.flow_raise('auth code', 'bad_verifier',
       'the verifier does not answer the challenge; the code is burnt');
   END IF;
-  INSERT INTO auth.sae_flow_sessions (id, subject, claims, created_at, not_after,
+  INSERT INTO sae_internal.sae_flow_sessions (id, subject, claims, created_at, not_after,
                                       current_hash, rotated_at)
   VALUES (sid, c.subject, c.claims, clock_timestamp(),
           CASE WHEN lifetime > 0 THEN clock_timestamp() + make_interval(secs => lifetime) END,
           rt_hash, clock_timestamp());
-  INSERT INTO auth.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
+  INSERT INTO sae_internal.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
   RETURN sae_internal.flow_session(sid, c.subject, c.claims, rt);
 END $$;
 
-CREATE FUNCTION auth.refresh(refresh_token text) RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- The body of auth.refresh, which auth.resume calls too (within their SECURITY DEFINER context).
+CREATE FUNCTION sae_internal.flow_refresh(refresh_token text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
 DECLARE
   h bytea;
   sid uuid;
-  s auth.sae_flow_sessions;
+  s sae_internal.sae_flow_sessions;
   rt text;
   rt_hash bytea;
   out jsonb;
@@ -266,13 +268,13 @@ DECLARE
 BEGIN
   PERFORM sae_internal.flow_guard();
   h := sae_internal.flow_presented('refresh token', refresh_token);
-  SELECT session_id INTO sid FROM auth.sae_flow_refresh_tokens WHERE token_hash = h;
+  SELECT session_id INTO sid FROM sae_internal.sae_flow_refresh_tokens WHERE token_hash = h;
   IF NOT FOUND THEN
     PERFORM sae_internal.flow_raise('refresh token', 'unknown');
   END IF;
   -- Twice at most: a call that loses the rotation race reads the winner's session.
   FOR attempt IN 1..2 LOOP
-    SELECT * INTO s FROM auth.sae_flow_sessions WHERE id = sid;
+    SELECT * INTO s FROM sae_internal.sae_flow_sessions WHERE id = sid;
     IF NOT FOUND OR sae_internal.flow_revoked(sid) THEN
       PERFORM sae_internal.flow_raise('refresh token', 'session_revoked');
     END IF;
@@ -283,16 +285,16 @@ BEGIN
       rt := sae_internal.flow_secret();
       rt_hash := sae_internal.flow_hash(rt);
       out := sae_internal.flow_session(sid, s.subject, s.claims, rt);
-      UPDATE auth.sae_flow_sessions
+      UPDATE sae_internal.sae_flow_sessions
       SET current_hash = rt_hash, previous_hash = h, rotated_at = clock_timestamp(),
           sealed = sae_internal.flow_seal(refresh_token, sid::text, out::text)
       WHERE id = sid AND current_hash = h;
       IF FOUND THEN
-        INSERT INTO auth.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
+        INSERT INTO sae_internal.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
         -- Keep the hashes of the session's last 64 tokens: reuse of any of them revokes
         -- the session; an older one is unknown (it grants nothing either way).
-        DELETE FROM auth.sae_flow_refresh_tokens WHERE token_hash IN (
-          SELECT token_hash FROM auth.sae_flow_refresh_tokens WHERE session_id = sid
+        DELETE FROM sae_internal.sae_flow_refresh_tokens WHERE token_hash IN (
+          SELECT token_hash FROM sae_internal.sae_flow_refresh_tokens WHERE session_id = sid
           ORDER BY issued_at DESC OFFSET 64 LIMIT 8);
         RETURN out;
       END IF;
@@ -315,12 +317,18 @@ BEGIN
   PERFORM sae_internal.flow_raise('refresh token', 'unknown', 'the session changed during the refresh');
 END $$;
 
+CREATE FUNCTION auth.refresh(refresh_token text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN sae_internal.flow_refresh(refresh_token);
+END $$;
+
 CREATE FUNCTION auth.resume(access_token text, refresh_token text) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   c jsonb;
   sid uuid;
-  s auth.sae_flow_sessions;
+  s sae_internal.sae_flow_sessions;
   h bytea;
   now_s bigint := sae_internal.flow_now();
   exp bigint;
@@ -335,12 +343,12 @@ BEGIN
     END IF;
     sid := (c->>'session_id')::uuid;
     h := sae_internal.flow_presented('refresh token', refresh_token);
-    IF NOT EXISTS (SELECT 1 FROM auth.sae_flow_refresh_tokens
+    IF NOT EXISTS (SELECT 1 FROM sae_internal.sae_flow_refresh_tokens
                    WHERE token_hash = h AND session_id = sid) THEN
       PERFORM sae_internal.flow_raise('refresh token', 'unknown',
         'the refresh token does not belong to the access token''s session');
     END IF;
-    SELECT * INTO s FROM auth.sae_flow_sessions WHERE id = sid;
+    SELECT * INTO s FROM sae_internal.sae_flow_sessions WHERE id = sid;
     exp := (c->>'exp')::numeric;
     IF s.current_hash = h AND NOT sae_internal.flow_revoked(sid)
        AND coalesce(s.not_after > clock_timestamp(), true)
@@ -348,15 +356,15 @@ BEGIN
       RETURN sae_internal.flow_object(access_token, exp, refresh_token, sid, s.subject, now_s);
     END IF;
   END IF;
-  RETURN auth.refresh(refresh_token);
+  RETURN sae_internal.flow_refresh(refresh_token);
 END $$;
 
 CREATE FUNCTION auth.revoke_session(session_id uuid) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   PERFORM sae_internal.flow_guard();
-  INSERT INTO auth.sae_flow_revocations
-  SELECT s.id, clock_timestamp() FROM auth.sae_flow_sessions s
+  INSERT INTO sae_internal.sae_flow_revocations
+  SELECT s.id, clock_timestamp() FROM sae_internal.sae_flow_sessions s
   WHERE s.id = revoke_session.session_id AND NOT sae_internal.flow_revoked(s.id);
 END $$;
 
@@ -365,8 +373,8 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 DECLARE n integer;
 BEGIN
   PERFORM sae_internal.flow_guard();
-  INSERT INTO auth.sae_flow_revocations
-  SELECT s.id, clock_timestamp() FROM auth.sae_flow_sessions s
+  INSERT INTO sae_internal.sae_flow_revocations
+  SELECT s.id, clock_timestamp() FROM sae_internal.sae_flow_sessions s
   WHERE s.subject = revoke_all.subject AND NOT sae_internal.flow_revoked(s.id)
     AND NOT coalesce(s.not_after <= clock_timestamp(), false);
   GET DIAGNOSTICS n = ROW_COUNT;

@@ -19,13 +19,12 @@ COMMENT ON SCHEMA sae_internal IS 'supabase_auth_ext internals: executable by it
 -- Every function, table and schema of the extension gets exactly its documented privileges:
 -- what CREATE EXTENSION or an earlier release granted (default privileges included) and the
 -- list below does not allow is revoked; grants made by hand after installing are kept.
--- A function is executable by PUBLIC unless it is in sae_internal or listed here.
+-- A function is executable by PUBLIC unless it is in sae_internal or listed here (by name
+-- and argument types, not by schema: a schema auth owned by another role may be renamed).
 CREATE FUNCTION sae_internal.owner_only() RETURNS text[] LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp AS $f$
-  SELECT ARRAY['auth.sign(jsonb)', 'auth.issue_api_key(text,interval)',
-    'auth.use_native_helpers(boolean)', 'auth._native_helpers()',
-    'auth.pkce_begin(text,text,text,jsonb,interval)', 'auth.revoke_session(uuid)',
-    'auth.revoke_all(text)']
+  SELECT ARRAY['sign(jsonb)', 'issue_api_key(text, interval)', 'use_native_helpers(boolean)',
+    'pkce_begin(text, text, text, jsonb, interval)', 'revoke_session(uuid)', 'revoke_all(text)']
 $f$;
 
 CREATE FUNCTION sae_internal.pin_privileges() RETURNS void LANGUAGE plpgsql
@@ -43,7 +42,8 @@ BEGIN
       CASE d.classid
         WHEN 'pg_proc'::regclass THEN
           CASE WHEN p.pronamespace = 'sae_internal'::regnamespace
-                 OR d.objid::regprocedure::text = ANY (sae_internal.owner_only()) THEN NULL
+                 OR p.proname || '(' || oidvectortypes(p.proargtypes) || ')'
+                    = ANY (sae_internal.owner_only()) THEN NULL
                ELSE 'EXECUTE' END
         WHEN 'pg_namespace'::regclass THEN
           CASE WHEN n.nspname IN ('auth', 'pgjwt') THEN 'USAGE' END

@@ -101,8 +101,9 @@ struct Grant {
 fn grant(token: Option<&str>) -> Result<auth_core::Result<Grant>, ErrorReport> {
     let anon = text(&gucs::ANON_ROLE);
     let Some(token) = token else {
-        return Ok(request::anonymous(anon)
-            .and_then(|role| with_role(&mut Node::Obj(vec![]), "{}", role)));
+        return Ok(
+            request::anonymous(anon).and_then(|role| with_role(&mut Node::Obj(vec![]), "{}", role))
+        );
     };
     let keys = configured_keys()?;
     let path = role_path()?;

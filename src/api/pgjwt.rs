@@ -48,6 +48,12 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '42723',
       MESSAGE = 'schema pgjwt already holds pgjwt''s functions (is the pgjwt extension installed there?)',
       HINT = 'supabase_auth_ext provides them natively: DROP EXTENSION pgjwt first.';
+  ELSIF NOT (SELECT r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+             WHERE n.nspname = 'pgjwt') THEN
+    -- its owner could add overloads that callers' pgjwt.sign('...', '...') would pick
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = 'schema pgjwt exists and belongs to a role that is not a superuser',
+      HINT = 'Drop it, or make a superuser its owner, before CREATE EXTENSION supabase_auth_ext.';
   END IF;
 END $f$;
 SELECT sae_internal.create_pgjwt_schema();
