@@ -90,6 +90,30 @@ begin perform public.trap('set_config'); return pg_catalog.set_config($1, $2, $3
 """
 
 
+# What no role but the extension's owner may do: every privileged or internal function and
+# every table of ours. Each hostile role is tried against all of it.
+PRIVILEGED_CALLS = (
+    "auth.sign('{\"role\": \"service_role\"}')", "auth.issue_api_key('service_role')",
+    "auth.use_native_helpers()", "auth.use_native_helpers(false)",
+    "auth.pkce_begin('u', repeat('C', 43))", "auth.revoke_session(gen_random_uuid())",
+    "auth.revoke_all('u')", "sae_internal.pin_privileges()", "sae_internal.flow_secret()",
+    "sae_internal.flow_sign('{}')", "sae_internal.flow_revoke(gen_random_uuid())",
+    "sae_internal.flow_claim(repeat('0', 64))")
+TABLES = ("sae_flow_codes", "sae_flow_sessions", "sae_flow_refresh_tokens",
+          "sae_flow_revocations", "sae_replaced_helpers")
+
+
+def gains_nothing(conn):
+    """`conn`'s role can execute none of PRIVILEGED_CALLS, read none of TABLES, and create
+    nothing in sae_internal."""
+    for call in PRIVILEGED_CALLS:
+        fails(conn, f"select {call}", (), "42501")
+    for t in TABLES:
+        fails(conn, f"select * from sae_internal.{t}", (), "42501")
+    fails(conn, "create function sae_internal.x() returns int language sql as 'select 1'", (),
+          "42501")
+
+
 def preload(db):
     """Log-in setup for a database of its own: the key is the cluster's (set by the logindb
     fixture with ALTER SYSTEM, so it must be requested too); the library loads per session."""
@@ -163,16 +187,7 @@ def test_database_owner_gains_no_function_or_table(fresh_db):
     with connect(db) as su:
         su.execute(f"create extension {EXT}")
     with connect(db, user=DBOWNER) as o:
-        for call in ("auth.sign('{}')", "auth.issue_api_key('service_role')",
-                     "auth.use_native_helpers()", "sae_internal.pin_privileges()",
-                     "sae_internal.flow_revoke(gen_random_uuid())",
-                     "sae_internal.flow_claim(repeat('0', 64))"):
-            fails(o, f"select {call}", (), "42501")
-        for t in ("sae_flow_codes", "sae_flow_sessions", "sae_flow_refresh_tokens",
-                  "sae_flow_revocations", "sae_replaced_helpers"):
-            fails(o, f"select * from sae_internal.{t}", (), "42501")
-        fails(o, "create function sae_internal.x() returns int language sql as 'select 1'", (),
-              "42501")
+        gains_nothing(o)
         # the owner's own database settings do not reach what the flows run
         fails(o, "drop table sae_internal.sae_flow_codes", (), "42501")
 
@@ -320,16 +335,7 @@ alter default privileges grant all on tables to {DEFPRIV};
 
 def defpriv_gains_nothing(db):
     with connect(db, user=DEFPRIV) as d:
-        for call in ("auth.sign('{\"role\": \"service_role\"}')", "auth.issue_api_key('service_role')",
-                     "auth.use_native_helpers()", "auth.pkce_begin('u', repeat('C', 43))",
-                     "auth.revoke_all('u')", "sae_internal.flow_secret()",
-                     "sae_internal.flow_sign('{}')", "sae_internal.pin_privileges()"):
-            fails(d, f"select {call}", (), "42501")
-        for t in ("sae_flow_codes", "sae_flow_sessions", "sae_flow_refresh_tokens",
-                  "sae_flow_revocations", "sae_replaced_helpers"):
-            fails(d, f"select * from sae_internal.{t}", (), "42501")
-        fails(d, "create function sae_internal.x() returns int language sql as 'select 1'", (),
-              "42501")
+        gains_nothing(d)
     with connect(db) as su:
         # the role is in no ACL of the extension's
         grants = one(su, f"""select count(*) from pg_depend d
@@ -409,14 +415,7 @@ def test_request_roles_gain_nothing(logindb, role):
     with connect(logindb, user=AUTHN) as c:
         if role != AUTHN:
             c.execute(f"set role {role}")
-        for call in ("auth.sign('{}')", "auth.issue_api_key('service_role')",
-                     "auth.use_native_helpers()", "auth.use_native_helpers(false)",
-                     "auth.pkce_begin('u', repeat('C', 43))", "auth.revoke_session(gen_random_uuid())",
-                     "sae_internal.flow_revoke(gen_random_uuid())", "sae_internal.flow_sign('{}')"):
-            fails(c, f"select {call}", (), "42501")
-        for t in ("sae_flow_codes", "sae_flow_sessions", "sae_flow_refresh_tokens",
-                  "sae_flow_revocations", "sae_replaced_helpers"):
-            fails(c, f"select * from sae_internal.{t}", (), "42501")
+        gains_nothing(c)
         fails(c, "show auth.jwt_secret", (), "42501")
         # stats says nothing about the configured key to them
         assert "key_cache" not in one(c, "select auth.stats()")
