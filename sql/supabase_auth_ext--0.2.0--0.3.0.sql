@@ -556,6 +556,6 @@ DROP FUNCTION auth._flow_guard(), auth._flow_secret(), auth._flow_hash(text),
   auth._flow_seconds(text), auth._flow_session(uuid, text, jsonb, text),
   auth._flow_object(text, bigint, text, uuid, text, bigint), auth._flow_now();
 
-COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, key cache hits and misses (superusers only)';
+COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, and, for superusers, the key cache''s figures';
 
 SELECT sae_internal.pin_privileges();

@@ -161,7 +161,7 @@ CREATE FUNCTION auth.whoami() RETURNS jsonb LANGUAGE c VOLATILE
 CREATE FUNCTION auth.stats() RETURNS jsonb LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'stats_wrapper';
 COMMENT ON FUNCTION auth.whoami() IS 'The current role, where the request claims came from, and why auth.uid() is NULL when it is';
-COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, key cache hits and misses (superusers only)';
+COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, and, for superusers, the key cache''s figures';
 "#,
     name = "auth_debug",
     requires = ["auth_context"],
