@@ -114,6 +114,17 @@ def gains_nothing(conn):
           "42501")
 
 
+def reuse_revokes(su, app, s0):
+    """Rotate session `s0` twice, present its first refresh token again: 28000 reused, and
+    the revocation is committed (one row), whatever the caller does next."""
+    s1 = one(app, "select auth.refresh(%s)", (s0["refresh_token"],))
+    one(app, "select auth.refresh(%s)", (s1["refresh_token"],))
+    fails(app, "select auth.refresh(%s)", (s0["refresh_token"],), "28000",
+          "invalid refresh token: reused")
+    assert one(su, "select count(*) from sae_internal.sae_flow_revocations where session_id = %s",
+               (s0["session_id"],)) == 1
+
+
 def preload(db):
     """Log-in setup for a database of its own: the key is the cluster's (set by the logindb
     fixture with ALTER SYSTEM, so it must be requested too); the library loads per session."""
@@ -150,13 +161,7 @@ def test_database_owner_cannot_steer_the_flow_worker(fresh_db, logindb):
         fails(app, "select auth.pkce_exchange(%s, %s)", (code, verifier), "28000",
               "invalid auth code: unknown")  # burnt for real
         code = one(su, "select auth.pkce_begin('u1', %s)", (challenge,))
-        s0 = one(app, "select auth.pkce_exchange(%s, %s)", (code, verifier))
-        s1 = one(app, "select auth.refresh(%s)", (s0["refresh_token"],))
-        one(app, "select auth.refresh(%s)", (s1["refresh_token"],))
-        fails(app, "select auth.refresh(%s)", (s0["refresh_token"],), "28000",
-              "invalid refresh token: reused")
-        assert one(su, "select count(*) from sae_internal.sae_flow_revocations where session_id = %s",
-                   (s0["session_id"],)) == 1
+        reuse_revokes(su, app, one(app, "select auth.pkce_exchange(%s, %s)", (code, verifier)))
     assert trap_calls(db) == [] and not is_superuser(DBOWNER)
 
 
@@ -250,14 +255,21 @@ def test_restore_runs_as_the_owner_not_the_caller(fresh_db):
     assert trap_calls(db) == [(AUTHADMIN, "auth.uid")] and not is_superuser(AUTHADMIN)
 
 
-def test_schema_owner_cannot_shadow_what_the_flows_call(fresh_db, logindb):
-    """The owner of schema auth adds overloads of every name the flows' SECURITY DEFINER
-    bodies once called there; the flows call only sae_internal and pg_catalog."""
+def foreign_auth(fresh_db, grant):
+    """A new database whose schema auth belongs to the non-superuser AUTHADMIN, granted
+    `grant` (SQL, {db} for the database's name), with the extension installed."""
     db = fresh_db()
     with connect(db) as su:
         su.execute(f"create schema auth authorization {AUTHADMIN}")
-        su.execute(f"grant create on schema public to {AUTHADMIN}")
+        su.execute(grant.format(db=db))
         su.execute(f"create extension {EXT}")
+    return db
+
+
+def test_schema_owner_cannot_shadow_what_the_flows_call(fresh_db, logindb):
+    """The owner of schema auth adds overloads of every name the flows' SECURITY DEFINER
+    bodies once called there; the flows call only sae_internal and pg_catalog."""
+    db = foreign_auth(fresh_db, f"grant create on schema public to {AUTHADMIN}")
     with connect(db, user=AUTHADMIN) as a:
         a.execute(TRAP_LOG.format(role=AUTHADMIN))
         for sig, ret in (("_flow_raise(text, text)", "int"), ("_flow_guard(int)", "int"),
@@ -282,11 +294,7 @@ def test_schema_owner_renaming_auth_plants_nothing_we_use(fresh_db):
     schema auth renames it, creates a new auth with a table named like ours carrying a
     trigger, and calls the flows under the schema's new name. The flows and the worker
     name only sae_internal, so the planted table is never touched."""
-    db = fresh_db()
-    with connect(db) as su:
-        su.execute(f"create schema auth authorization {AUTHADMIN}")
-        su.execute(f"grant create on database \"{db}\" to {AUTHADMIN}")
-        su.execute(f"create extension {EXT}")
+    db = foreign_auth(fresh_db, f'grant create on database "{{db}}" to {AUTHADMIN}')
     with connect(db, user=AUTHADMIN) as a:
         a.execute("alter schema auth rename to auth_ext; create schema auth")
         a.execute(TRAP_LOG.format(role=AUTHADMIN).replace("public.", "auth."))
@@ -541,13 +549,7 @@ def _read_only_revocation(db):
     with connect(db) as su, connect(db, user=AUTHN) as app:
         su.execute("set default_transaction_read_only = off")
         app.execute("set default_transaction_read_only = off")
-        s0 = new_session(su, app)
-        s1 = one(app, "select auth.refresh(%s)", (s0["refresh_token"],))
-        one(app, "select auth.refresh(%s)", (s1["refresh_token"],))
-        fails(app, "select auth.refresh(%s)", (s0["refresh_token"],), "28000",
-              "invalid refresh token: reused")
-        assert one(su, "select count(*) from sae_internal.sae_flow_revocations where session_id = %s",
-                   (s0["session_id"],)) == 1
+        reuse_revokes(su, app, new_session(su, app))
 
 
 def test_no_flow_in_a_snapshot_older_than_a_revocation(flowdb):
