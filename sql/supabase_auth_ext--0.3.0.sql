@@ -195,6 +195,20 @@ COMMENT ON FUNCTION auth.use_native_helpers(boolean) IS 'Switch auth.uid/role/em
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- src/api/debug.rs
+-- requires:
+--   auth_context
+
+
+CREATE FUNCTION auth.whoami() RETURNS jsonb LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'whoami_wrapper';
+CREATE FUNCTION auth.stats() RETURNS jsonb LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'stats_wrapper';
+COMMENT ON FUNCTION auth.whoami() IS 'The current role, where the request claims came from, and why auth.uid() is NULL when it is';
+COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, and, for superusers, the key cache''s figures';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- src/api/pgjwt.rs
 
 CREATE FUNCTION sae_internal.create_pgjwt_schema() RETURNS void LANGUAGE plpgsql
@@ -480,8 +494,7 @@ CREATE FUNCTION auth.pkce_exchange(auth_code text, verifier text) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   h bytea;
-  c sae_internal.sae_flow_codes;
-  own boolean;
+  c record;  -- the code's row, and whether this transaction inserted it
   sid uuid := gen_random_uuid();
   rt text := sae_internal.flow_secret();
   rt_hash bytea := sae_internal.flow_hash(rt);
@@ -489,7 +502,8 @@ DECLARE
 BEGIN
   PERFORM sae_internal.flow_guard();
   h := sae_internal.flow_presented('auth code', auth_code);
-  SELECT * INTO c FROM sae_internal.sae_flow_codes WHERE code_hash = h;
+  SELECT x.*, sae_internal.flow_own_row(x.xmin::text) AS own INTO c
+  FROM sae_internal.sae_flow_codes x WHERE code_hash = h;
   IF NOT FOUND THEN
     PERFORM sae_internal.flow_raise('auth code', 'unknown',
       'no such code: never issued, already used, burnt, or cleaned up after expiry');
@@ -497,8 +511,7 @@ BEGIN
   IF c.expires_at <= clock_timestamp() THEN
     PERFORM sae_internal.flow_raise('auth code', 'expired');
   END IF;
-  own := sae_internal.flow_own_row((SELECT xmin::text FROM sae_internal.sae_flow_codes WHERE code_hash = h));
-  IF own THEN  -- issued in this very transaction: a rollback removes it anyway
+  IF c.own THEN  -- issued in this very transaction: a rollback removes it anyway
     DELETE FROM sae_internal.sae_flow_codes WHERE code_hash = h;
   ELSIF NOT sae_internal.flow_claim(encode(h, 'hex')) THEN
     PERFORM sae_internal.flow_raise('auth code', 'unknown', 'the code was used meanwhile');
@@ -649,20 +662,6 @@ COMMENT ON FUNCTION auth.refresh(text) IS 'Rotate a refresh token: a new session
 COMMENT ON FUNCTION auth.resume(text, text) IS 'The pair as is while the access token is valid beyond auth.resume_margin, else refreshed';
 COMMENT ON FUNCTION auth.revoke_session(uuid) IS 'End one flow session: its refresh tokens stop working (privileged)';
 COMMENT ON FUNCTION auth.revoke_all(text) IS 'End every live flow session of a subject; returns how many (privileged)';
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- src/api/debug.rs
--- requires:
---   auth_context
-
-
-CREATE FUNCTION auth.whoami() RETURNS jsonb LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'whoami_wrapper';
-CREATE FUNCTION auth.stats() RETURNS jsonb LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'stats_wrapper';
-COMMENT ON FUNCTION auth.whoami() IS 'The current role, where the request claims came from, and why auth.uid() is NULL when it is';
-COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, and, for superusers, the key cache''s figures';
 /* </end connected objects> */
 
 /* <begin connected objects> */

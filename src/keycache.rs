@@ -13,20 +13,18 @@ thread_local! {
 
 /// A text key (secret, PEM, JWK or JWKS text), parsed once per backend.
 pub fn text_key(text: &str) -> auth_core::Result<Rc<KeySet>> {
-    // The parse runs outside any borrow of the cache only on a miss, and it calls no
-    // PostgreSQL function, so nothing can re-enter the cache while it is borrowed.
-    CACHE.with_borrow_mut(|c| {
-        c.get_or_parse(Form::Text, text.as_bytes(), || KeySet::from_text(text))
-    })
+    parsed_text(Form::Text, text)
 }
 
 /// The configured key's text, parsed once per backend, in entries of its own.
 pub fn configured_key(text: &str) -> auth_core::Result<Rc<KeySet>> {
-    CACHE.with_borrow_mut(|c| {
-        c.get_or_parse(Form::Configured, text.as_bytes(), || {
-            KeySet::from_text(text)
-        })
-    })
+    parsed_text(Form::Configured, text)
+}
+
+fn parsed_text(form: Form, text: &str) -> auth_core::Result<Rc<KeySet>> {
+    // The parse runs outside any borrow of the cache only on a miss, and it calls no
+    // PostgreSQL function, so nothing can re-enter the cache while it is borrowed.
+    CACHE.with_borrow_mut(|c| c.get_or_parse(form, text.as_bytes(), || KeySet::from_text(text)))
 }
 
 /// A jsonb key (JWK or JWKS), parsed once per backend.

@@ -218,8 +218,7 @@ CREATE FUNCTION auth.pkce_exchange(auth_code text, verifier text) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   h bytea;
-  c sae_internal.sae_flow_codes;
-  own boolean;
+  c record;  -- the code's row, and whether this transaction inserted it
   sid uuid := gen_random_uuid();
   rt text := sae_internal.flow_secret();
   rt_hash bytea := sae_internal.flow_hash(rt);
@@ -227,7 +226,8 @@ DECLARE
 BEGIN
   PERFORM sae_internal.flow_guard();
   h := sae_internal.flow_presented('auth code', auth_code);
-  SELECT * INTO c FROM sae_internal.sae_flow_codes WHERE code_hash = h;
+  SELECT x.*, sae_internal.flow_own_row(x.xmin::text) AS own INTO c
+  FROM sae_internal.sae_flow_codes x WHERE code_hash = h;
   IF NOT FOUND THEN
     PERFORM sae_internal.flow_raise('auth code', 'unknown',
       'no such code: never issued, already used, burnt, or cleaned up after expiry');
@@ -235,8 +235,7 @@ BEGIN
   IF c.expires_at <= clock_timestamp() THEN
     PERFORM sae_internal.flow_raise('auth code', 'expired');
   END IF;
-  own := sae_internal.flow_own_row((SELECT xmin::text FROM sae_internal.sae_flow_codes WHERE code_hash = h));
-  IF own THEN  -- issued in this very transaction: a rollback removes it anyway
+  IF c.own THEN  -- issued in this very transaction: a rollback removes it anyway
     DELETE FROM sae_internal.sae_flow_codes WHERE code_hash = h;
   ELSIF NOT sae_internal.flow_claim(encode(h, 'hex')) THEN
     PERFORM sae_internal.flow_raise('auth code', 'unknown', 'the code was used meanwhile');

@@ -78,8 +78,7 @@ thread_local! {
 fn role_path() -> Result<Rc<RolePath>, ErrorReport> {
     let setting = text(&gucs::JWT_ROLE_CLAIM);
     ROLE_PATH.with_borrow_mut(|cached| {
-        if let Some((t, p)) = cached.as_ref().filter(|(t, _)| t == setting) {
-            let _ = t;
+        if let Some((_, p)) = cached.as_ref().filter(|(t, _)| t == setting) {
             return Ok(p.clone());
         }
         let p = Rc::new(RolePath::parse(setting).or_report()?);
