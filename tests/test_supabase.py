@@ -126,6 +126,31 @@ def test_drop_extension_keeps_supabase_helpers_and_policies(supa):
         assert state(c) == before
 
 
+def test_drop_extension_refuses_while_helpers_are_switched(supa):
+    """Issue 13.5: while switched, the saved definitions are the only copy of Supabase's
+    helpers, and DROP EXTENSION would drop them with sae_internal. It refuses instead
+    (each switched helper depends on the saved definitions); switched back, it drops and
+    leaves Supabase's helpers as they were."""
+    with connect(supa) as c:
+        before = state(c)
+        assert sorted(one(c, "select auth.use_native_helpers()")) == sorted(HELPERS)
+        switched = state(c)
+        with pytest.raises(psycopg.errors.DependentObjectsStillExist) as e:
+            c.execute("drop extension supabase_auth_ext")
+        assert "sae_internal.sae_replaced_helpers" in e.value.diag.message_detail
+        assert state(c) == switched
+        assert one(c, "select count(*) from sae_internal.sae_replaced_helpers") == len(HELPERS)
+        assert as_user(c, U1, "u1@x.io")[0] == ["u1"]
+        assert sorted(one(c, "select auth.use_native_helpers(false)")) == sorted(HELPERS)
+        assert state(c) == before
+        assert one(c, "select count(*) from pg_depend where refobjid = "
+                      "'sae_internal.sae_replaced_helpers'::regclass and classid = 'pg_proc'::regclass") == 0
+        c.execute("drop extension supabase_auth_ext")
+        assert state(c) == before
+        c.execute("create extension supabase_auth_ext")
+        assert state(c) == before
+
+
 def test_only_superusers_switch(supa):
     with connect(supa) as c:
         c.execute("do $$ begin if not exists (select 1 from pg_roles where rolname = 'sae_nobody') "
@@ -133,3 +158,26 @@ def test_only_superusers_switch(supa):
     with connect(supa, user="sae_nobody") as n:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             n.execute("select auth.use_native_helpers()")
+
+
+def test_helpers_switched_on_0_3_0_keep_the_drop_guard_after_the_upgrade():
+    """A 0.3.0 database whose helpers are switched: the 0.4.0 upgrade records the
+    dependency that makes DROP EXTENSION refuse."""
+    name = "t_supabase_up_" + uuid.uuid4().hex[:6]
+    with connect("postgres") as admin:
+        admin.execute(f'create database "{name}"')
+    try:
+        with connect(name) as c:
+            c.execute(SUPABASE)
+            c.execute("create extension supabase_auth_ext version '0.3.0'")
+            assert sorted(one(c, "select auth.use_native_helpers()")) == sorted(HELPERS)
+            c.execute("alter extension supabase_auth_ext update")
+            with pytest.raises(psycopg.errors.DependentObjectsStillExist):
+                c.execute("drop extension supabase_auth_ext")
+            assert sorted(one(c, "select auth.use_native_helpers(false)")) == sorted(HELPERS)
+            c.execute("drop extension supabase_auth_ext")
+            assert one(c, "select l.lanname from pg_proc p join pg_language l on l.oid = p.prolang "
+                          "where p.oid = 'auth.uid()'::regprocedure") == "sql"
+    finally:
+        with connect("postgres") as admin:
+            admin.execute(f'drop database "{name}" with (force)')

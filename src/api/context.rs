@@ -37,6 +37,7 @@ pub fn generation() -> u64 {
 
 pub fn init() {
     gucs::init(on_setting_change);
+    super::sessions::init();
     unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
 }
 
@@ -238,6 +239,95 @@ cached_fn!(
     compute_email
 );
 
+/// auth.session_active() (section 3b): whether the session the request's claims name
+/// (`auth.jwt() ->> 'session_id'`, subject `auth.sub()`) is live. Memoized like the helpers
+/// above, and also per snapshot: a revocation committed by another transaction counts from
+/// the next statement that takes a new snapshot (READ COMMITTED: the next statement;
+/// REPEATABLE READ: the next transaction), one made earlier in this transaction from its
+/// next command. The key is what makes two snapshots see the same rows: the same xmin,
+/// xmax and command, and no transaction completed in between.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ActiveKey {
+    generation: u64,
+    mode: gucs::SessionCheck,
+    snapshot: (
+        pg_sys::TransactionId,
+        pg_sys::TransactionId,
+        pg_sys::CommandId,
+        u64,
+    ),
+}
+
+struct ActiveMemo(UnsafeCell<Option<(ActiveKey, bool)>>);
+unsafe impl Sync for ActiveMemo {}
+static ACTIVE: ActiveMemo = ActiveMemo(UnsafeCell::new(None));
+
+/// Nothing here raises: ActiveSnapshotSet and GetActiveSnapshot only read a pointer.
+#[inline(always)]
+unsafe fn active_key() -> Option<ActiveKey> {
+    if !pg_sys::ActiveSnapshotSet() {
+        return None;
+    }
+    let s = &*pg_sys::GetActiveSnapshot();
+    Some(ActiveKey {
+        generation: GENERATION.load(Relaxed),
+        mode: gucs::SESSION_CHECK.get(),
+        snapshot: (s.xmin, s.xmax, s.curcid, s.snapXactCompletionCount),
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_sae_auth_session_active() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sae_auth_session_active(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    #[pg_guard]
+    unsafe extern "C-unwind" fn miss() -> bool {
+        let key = active_key();
+        let c = cache();
+        if let Slot::Unknown = c.jwt {
+            c.jwt = compute_jwt(c);
+        }
+        if let Slot::Unknown = c.sub {
+            c.sub = compute_sub(c);
+        }
+        let text = |slot: Slot| match slot {
+            Slot::Value(d) => <&str as pgrx::FromDatum>::from_datum(d, false),
+            _ => None,
+        };
+        let session_id = match c.jwt {
+            Slot::Value(jwt) => pgrx::direct_function_call_as_datum(
+                pg_sys::jsonb_object_field_text,
+                &[Some(jwt), "session_id".into_datum()],
+            ),
+            _ => None,
+        };
+        let claim = auth_core::session::Claim::text(session_id.and_then(|d| text(Slot::Value(d))));
+        let live = match super::sessions::active(claim, text(c.sub)) {
+            Ok(live) => live,
+            Err(e) => {
+                e.report(pgrx::PgLogLevel::ERROR);
+                unreachable!("an ERROR does not return")
+            }
+        };
+        if let Some(k) = key {
+            *ACTIVE.0.get() = Some((k, live));
+        }
+        live
+    }
+    let live = match (*ACTIVE.0.get(), active_key()) {
+        (Some((k, live)), Some(now)) if k == now => live,
+        _ => miss(),
+    };
+    let _ = fcinfo;
+    pg_sys::Datum::from(live)
+}
+
 /// auth.claim(name): `request.jwt.claim.<name>` (legacy, as a JSON string) else
 /// `auth.jwt() -> name`; right after auth.login, always the verified claims. Not cached per
 /// name: it is not the per-row hot path.
@@ -335,6 +425,10 @@ BEGIN
 END $f$;
 SELECT sae_internal.install_helpers();
 
+CREATE FUNCTION auth.session_active() RETURNS boolean LANGUAGE c STABLE PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'sae_auth_session_active';
+COMMENT ON FUNCTION auth.session_active() IS 'Whether the session the request''s claims name (session_id) is live under auth.session_check; true when they name none or the check is off';
+
 -- Switch helpers that are not ours (Supabase's SQL ones) to ours, in place: CREATE OR
 -- REPLACE keeps each function's OID, owner and ACL, so policies and views that use it keep
 -- working. The replaced definition is saved each time (Supabase Auth's migrations re-create
@@ -364,6 +458,14 @@ BEGIN
         ON CONFLICT (signature) DO UPDATE SET definition = excluded.definition, fn = excluded.fn;
       END IF;
       EXECUTE format('CREATE OR REPLACE FUNCTION %s AS %L, %L', h.decl, lib, h.symbol);
+      IF fn IS NOT NULL THEN
+        -- While it is switched, the function depends on its saved definition: DROP
+        -- EXTENSION refuses (2BP01) instead of dropping the only copy of Supabase's
+        -- helper. Restoring it (CREATE OR REPLACE) removes this dependency.
+        INSERT INTO pg_depend (classid, objid, objsubid, refclassid, refobjid, refobjsubid, deptype)
+        VALUES ('pg_proc'::regclass, fn, 0, 'pg_class'::regclass,
+                'sae_internal.sae_replaced_helpers'::regclass, 0, 'n');
+      END IF;
       done := done || h.signature;
     END LOOP;
   ELSE
