@@ -24,6 +24,20 @@ pub static ANON_ROLE: GucSetting<Option<CString>> =
 pub static ALLOWED_ROLES: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"anon,authenticated,service_role"));
 
+/// auth.session_check (section 3b): which session store a token's `session_id` must name a
+/// live session of. SUSET.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, pgrx::PostgresGucEnum)]
+pub enum SessionCheck {
+    #[name = c"off"]
+    Off,
+    #[name = c"flows"]
+    Flows,
+    #[name = c"supabase"]
+    Supabase,
+}
+pub static SESSION_CHECK: GucSetting<SessionCheck> =
+    GucSetting::<SessionCheck>::new(SessionCheck::Off);
+
 /// Whether auth.jwt_secret already had a value when this library loaded on demand, inside a
 /// transaction. Until then it was an unprotected placeholder setting that any user could
 /// SHOW, so the secret must be treated as exposed (see [`secret_exposed`]).
@@ -181,6 +195,14 @@ pub fn init(on_change: unsafe extern "C-unwind" fn(*const c_char, *mut c_void)) 
             None,
         );
     }
+    GucRegistry::define_enum_guc(
+        c"auth.session_check",
+        c"Sets whether auth.login refuses a token whose session has ended.",
+        c"off; flows: the extension's own sessions; supabase: Supabase Auth's auth.sessions. Superuser-only.",
+        &SESSION_CHECK,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"auth.jwt_leeway",
         c"Sets the seconds of clock skew allowed when checking exp and nbf.",

@@ -1,7 +1,9 @@
 """auth.authenticate behind PgBouncer in transaction pooling mode: 50 clients share a few
 server connections, each looping requests with its own user's token. A role or claims
 leaking from one transaction into another client's would show up as a row, a
-current_user or an auth.uid() that is not the client's own."""
+current_user or an auth.uid() that is not the client's own. With auth.session_check on,
+ten of the clients hold flow sessions that are revoked halfway through the run: once a
+revocation has committed, none of their requests is served, on any server connection."""
 import os
 import shutil
 import socket
@@ -13,11 +15,13 @@ import uuid
 
 import psycopg
 import pytest
-from conftest import AUTHN, configure_login, key_token, user_token
+from conftest import AUTHN, configure_login, connect, key_token, user_token
+from test_flows import login as flow_login
 
 CLIENTS = 50
 SECONDS = float(os.environ.get("SAE_POOL_SECONDS", "10"))
 POOL_SIZE = 6
+REVOKED = 10  # clients 0..9 hold flow sessions, revoked mid-run
 USERS = [str(uuid.uuid4()) for _ in range(CLIENTS)]
 ITEMS = f"""
 create table items (owner uuid, body text);
@@ -76,15 +80,19 @@ logfile = {work}/pgbouncer.log
 
 def test_no_leak_across_pooled_transactions(bouncer, dbname, capsys):
     anon_key = key_token("anon")
-    counts = {"requests": 0, "anon": 0, "leaks": 0, "errors": 0}
+    counts = {"requests": 0, "anon": 0, "leaks": 0, "errors": 0, "refused": 0, "served_after_revoke": 0}
     problems = []
     lock = threading.Lock()
-    barrier = threading.Barrier(CLIENTS)
+    barrier = threading.Barrier(CLIENTS + 1)
+    with connect(dbname) as admin:
+        admin.execute(f'alter database "{dbname}" set auth.session_check = flows')
+        sessions = [flow_login(admin, admin, sub=USERS[i]) for i in range(REVOKED)]
+    revoked_at = {}  # client -> monotonic time its revocation had committed
 
     def client(i):
         me = USERS[i]
-        bearer = "Bearer " + user_token(me)
-        mine = {"requests": 0, "anon": 0, "leaks": 0, "errors": 0}
+        bearer = "Bearer " + (sessions[i]["access_token"] if i < REVOKED else user_token(me))
+        mine = {k: 0 for k in counts}
         # prepare_threshold=None: no server-side prepared statements through the pooler
         with psycopg.connect(host="127.0.0.1", port=bouncer, dbname=dbname, user=AUTHN,
                              autocommit=True, prepare_threshold=None) as conn:
@@ -94,15 +102,22 @@ def test_no_leak_across_pooled_transactions(bouncer, dbname, capsys):
             while time.monotonic() < end:
                 n += 1
                 anon = n % 5 == 0
+                start = time.monotonic()
                 try:
                     with conn.transaction():
                         conn.execute("select auth.authenticate(%s, %s)", (anon_key, None if anon else bearer))
                         who = conn.execute("select current_user::text, auth.uid()::text").fetchone()
                         rows = conn.execute("select owner::text, body from items").fetchall()
                 except psycopg.Error as e:
+                    if i < REVOKED and not anon and e.diag.message_primary == "invalid JWT: revoked":
+                        mine["refused"] += 1
+                        continue
                     mine["errors"] += 1
                     problems.append(f"client {i}: {e}")
                     continue
+                if not anon and i in revoked_at and start > revoked_at[i]:
+                    mine["served_after_revoke"] += 1
+                    problems.append(f"client {i} was served after its session was revoked")
                 mine["requests"] += 1
                 if anon:
                     mine["anon"] += 1
@@ -123,6 +138,12 @@ def test_no_leak_across_pooled_transactions(bouncer, dbname, capsys):
     threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
     for t in threads:
         t.start()
+    barrier.wait()
+    time.sleep(SECONDS / 2)
+    with connect(dbname) as admin:
+        for i, s in enumerate(sessions):
+            admin.execute("select auth.revoke_session(%s)", (s["session_id"],))
+            revoked_at[i] = time.monotonic()
     for t in threads:
         t.join()
     with psycopg.connect(dbname=dbname, autocommit=True) as c:
@@ -130,7 +151,10 @@ def test_no_leak_across_pooled_transactions(bouncer, dbname, capsys):
     with capsys.disabled():  # the counts belong in the test log
         print(f"\npool: {CLIENTS} clients over PgBouncer (transaction pooling, pool size {POOL_SIZE}, "
               f"{backends} server connections) for {SECONDS:.0f} s: {counts['requests']} requests "
-              f"({counts['anon']} anonymous), {counts['leaks']} leaks, {counts['errors']} errors")
+              f"({counts['anon']} anonymous), {counts['leaks']} leaks, {counts['errors']} errors; "
+              f"{REVOKED} sessions revoked mid-run: {counts['refused']} requests refused, "
+              f"{counts['served_after_revoke']} served after their revocation")
     assert counts["leaks"] == 0 and counts["errors"] == 0, problems[:5]
+    assert counts["served_after_revoke"] == 0 and counts["refused"] >= REVOKED, (counts, problems[:5])
     assert counts["requests"] >= CLIENTS * 5, counts
     assert backends <= POOL_SIZE, "the clients really shared server connections"

@@ -99,3 +99,34 @@ def test_flow_functions_raise_25006_on_the_standby(standby, dbname, capsys):
             fails(c, sql, args, "25006", "auth flows cannot run on a hot standby")
     with capsys.disabled():
         print(f"\n  standby: verification, login and helpers work; {len(calls)} flow functions gave 25006")
+
+
+def test_a_revocation_on_the_primary_ends_the_token_on_the_standby(standby, dbname):
+    """Section 3b on a replica: the session check reads there with no write, and a
+    revocation made on the primary counts once the standby has replayed it."""
+    with connect(dbname) as primary, connect(dbname, user=AUTHN) as app:
+        s = flow_login(primary, app, sub=U1)
+        primary.execute(f'alter database "{dbname}" set auth.session_check = flows')
+        try:
+            def standby_login():
+                with on_standby(standby, dbname, user=AUTHN) as c, c.transaction():
+                    c.execute("select auth.login(%s)", (s["access_token"],))
+                    return one(c, "select auth.uid()::text")
+
+            def replayed():
+                lsn = one(primary, "select pg_current_wal_lsn()::text")
+                with on_standby(standby, dbname) as c:
+                    deadline = time.time() + 10
+                    while not one(c, "select pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)):
+                        assert time.time() < deadline, "the standby did not replay"
+                        time.sleep(0.05)
+
+            replayed()
+            assert standby_login() == U1
+            primary.execute("select auth.revoke_session(%s)", (s["session_id"],))
+            replayed()
+            with pytest.raises(psycopg.errors.InvalidAuthorizationSpecification) as e:
+                standby_login()
+            assert e.value.diag.message_primary == "invalid JWT: revoked"
+        finally:
+            primary.execute(f'alter database "{dbname}" reset auth.session_check')

@@ -187,7 +187,8 @@ def test_the_comparison_sees_a_missing_step_a_grant_and_a_comment(new_db):
     if EARLIER:
         old = new_db(EARLIER[-1])
         diff = differences(catalog(fresh), catalog(old))
-        assert any("auth.pkce_begin(" in r for r in diff["only_first"]), diff
+        # the newest earlier release lacks a function this one has (0.3.0: auth.session_active)
+        assert any(r.startswith("function ") for r in diff["only_first"]), diff
     with connect(other) as c:
         c.execute("GRANT EXECUTE ON FUNCTION auth.sign(jsonb) TO PUBLIC")
     diff = differences(catalog(fresh), catalog(other))

@@ -18,11 +18,12 @@ pub enum Reason {
     BadClaimType,
     CritUnsupported,
     TooLarge,
+    Revoked,
 }
 
 impl Reason {
     /// Every reason, in the contract's order.
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 15] = [
         Reason::Malformed,
         Reason::BadSignature,
         Reason::AlgNone,
@@ -37,6 +38,7 @@ impl Reason {
         Reason::BadClaimType,
         Reason::CritUnsupported,
         Reason::TooLarge,
+        Reason::Revoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +57,7 @@ impl Reason {
             Reason::BadClaimType => "bad_claim_type",
             Reason::CritUnsupported => "crit_unsupported",
             Reason::TooLarge => "too_large",
+            Reason::Revoked => "revoked",
         }
     }
 }

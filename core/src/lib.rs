@@ -17,6 +17,7 @@ pub mod keys;
 pub mod pgjwt;
 pub mod pkce;
 pub mod request;
+pub mod session;
 pub mod uuid;
 
 pub use error::{AuthError, Reason, Result};

@@ -93,7 +93,7 @@ fn flow_claims(token: Option<&str>) -> Result<Option<JsonbOut>, ErrorReport> {
             reason: Reason::Expired,
             ..
         }) => Ok(None),
-        r => r.and_then(|claims| claims).map(Some).or_report(),
+        r => r.map(Some).or_report(),
     }
 }
 

@@ -16,7 +16,7 @@ fn verify_with<R>(
     token: &str,
     keys: auth_core::Result<Rc<KeySet>>,
     options: &JsonbText,
-    finish: impl FnOnce(&mut Node, &str) -> R,
+    finish: impl FnOnce(&mut Node, &str) -> auth_core::Result<R>,
 ) -> auth_core::Result<R> {
     let keys = keys?;
     let opts = VerifyOptions::from_json(&options.0)?;
@@ -29,9 +29,7 @@ fn verified_claims(
     keys: auth_core::Result<Rc<KeySet>>,
     options: &JsonbText,
 ) -> Result<JsonbOut, ErrorReport> {
-    verify_with(token, keys, options, to_jsonb)
-        .and_then(|r| r)
-        .or_report()
+    verify_with(token, keys, options, to_jsonb).or_report()
 }
 
 /// `jwt_is_valid`: false where jwt_verify raises 28000; other errors are raised.
@@ -97,7 +95,9 @@ fn jwt_is_valid(
     key: &str,
     options: default!(JsonbText, "'{}'"),
 ) -> Result<bool, ErrorReport> {
-    is_valid(verify_with(token, text_key(key), &options, numbers_fit))
+    is_valid(verify_with(token, text_key(key), &options, |t, x| {
+        Ok(numbers_fit(t, x))
+    }))
 }
 
 /// Whether jwt_verify would accept the token (JWK / JWKS key).
@@ -107,7 +107,9 @@ fn jwt_is_valid_jwk(
     key: JsonbKey,
     options: default!(JsonbText, "'{}'"),
 ) -> Result<bool, ErrorReport> {
-    is_valid(verify_with(token, jsonb_key(&key), &options, numbers_fit))
+    is_valid(verify_with(token, jsonb_key(&key), &options, |t, x| {
+        Ok(numbers_fit(t, x))
+    }))
 }
 
 /// `{"header": ..., "payload": ...}` of a token, NOT verified.

@@ -9,6 +9,7 @@ use auth_core::claims::VerifyOptions;
 use auth_core::jsonb::Node;
 use auth_core::keys::{KeySet, Material};
 use auth_core::request::{self, RolePath};
+use auth_core::session::{self, Claim};
 use auth_core::{json, jwt, AuthError};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -106,10 +107,37 @@ fn grant(token: Option<&str>) -> Result<auth_core::Result<Grant>, ErrorReport> {
     };
     let keys = configured_keys()?;
     let path = role_path()?;
-    let r = super::verify(token, &keys, &login_options(), |tree, text| {
-        with_role(tree, text, path.role_of(tree, anon)?)
-    });
-    Ok(r.and_then(|g| g))
+    Ok(super::verify(
+        token,
+        &keys,
+        &login_options(),
+        |tree, text| {
+            let role = path.role_of(tree, anon)?;
+            check_session(tree)?;
+            with_role(tree, text, role)
+        },
+    ))
+}
+
+/// auth.session_check: a token whose `session_id` names an ended session is refused.
+fn check_session(tree: &Node) -> auth_core::Result<()> {
+    let claim = Claim::of(tree);
+    if claim == Claim::None || gucs::SESSION_CHECK.get() == gucs::SessionCheck::Off {
+        return Ok(());
+    }
+    let sub = match tree.get("sub") {
+        Some(Node::Str(s)) => std::str::from_utf8(s).ok(),
+        _ => None,
+    };
+    match super::sessions::active(claim, sub) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(session::ended()),
+        // the store is missing or not what it should be: refuse, loudly
+        Err(e) => {
+            e.report(pgrx::PgLogLevel::ERROR);
+            unreachable!("an ERROR does not return")
+        }
+    }
 }
 
 /// The grant of claims (`tree`, and its JSON `text`) for `role`: role filled in both.

@@ -7,6 +7,7 @@ pub mod jwt;
 pub mod login;
 pub mod pgjwt;
 pub mod pkce;
+pub mod sessions;
 
 /// Unix seconds of the wall clock (as PostgREST checks tokens, not the transaction start).
 pub fn now() -> f64 {
@@ -21,10 +22,11 @@ pub fn verify<R>(
     token: &str,
     keys: &auth_core::keys::KeySet,
     opts: &auth_core::claims::VerifyOptions,
-    finish: impl FnOnce(&mut auth_core::jsonb::Node, &str) -> R,
+    finish: impl FnOnce(&mut auth_core::jsonb::Node, &str) -> auth_core::Result<R>,
 ) -> auth_core::Result<R> {
     let leeway = f64::from(crate::gucs::JWT_LEEWAY.get());
-    let r = auth_core::jwt::verify_with(token, keys, opts, now(), leeway, finish);
+    // A rejection by `finish` (the role claim, the session check) counts as a rejection.
+    let r = auth_core::jwt::verify_with(token, keys, opts, now(), leeway, finish).and_then(|r| r);
     debug::record(&r);
     r
 }
