@@ -18,6 +18,7 @@ N_PKCE = 200_000
 N_ASYM = 2_000
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 U1 = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+SESSION = "5e55104e-0000-4000-8000-000000000001"  # a live session of U1 (section 3b)
 
 conn = psycopg.connect(dbname=os.environ["BENCH_DB"], autocommit=True)
 
@@ -182,7 +183,17 @@ def prepare():
         "select_wrapped": "user_id = (select auth.uid())",
         "supabase_sql": "user_id = supa.uid()",
         "supabase_sql_wrapped": "user_id = (select supa.uid())",
+        "session_active": "auth.session_active() and user_id = auth.uid()",
     }
+    # a live flow session of U1 (section 3b), for the session_active policy and auth.login
+    # with auth.session_check on; the same id is a row of a Supabase-shaped auth.sessions
+    ids = {"sid": SESSION, "sub": U1}
+    conn.execute("delete from sae_internal.sae_flow_sessions where id = %(sid)s", ids)
+    conn.execute("insert into sae_internal.sae_flow_sessions (id, subject, claims, created_at, current_hash, "
+                 "rotated_at) values (%(sid)s, %(sub)s, '{}', now(), '\\x00', now())", ids)
+    conn.execute("drop table if exists auth.sessions")
+    conn.execute("create table auth.sessions (id uuid primary key, user_id uuid not null, not_after timestamptz)")
+    conn.execute("insert into auth.sessions values (%(sid)s, %(sub)s, null)", ids)
     for name, using in policies.items():
         role = f"bench_{name}"
         conn.execute(f"""
@@ -238,6 +249,9 @@ def main():
     out.append("|---|---:|---:|")
     setups = {name: (f"set local role bench_{name}", f"select set_config('request.jwt.claims', '{claims}', true)")
               for name in policies}
+    with_session = json.dumps({"sub": U1, "role": "authenticated", "session_id": SESSION})
+    setups["session_active"] = ("set local auth.session_check = flows", "set local role bench_session_active",
+                                f"select set_config('request.jwt.claims', '{with_session}', true)")
     for name, setup in setups.items():  # every policy must find the same rows
         with conn.transaction():
             for s in setup:
@@ -249,7 +263,9 @@ def main():
     results["supabase_sql"] = best("select count(*) from rls_rows", runs=3, setup=setups["supabase_sql"])
     for name, using in policies.items():
         out.append(f"| `{using}` | {results[name]:.1f} | {results[name] / results['literal']:.2f}x |")
-    out.append("\nGoal: bare `auth.uid()` <= 1.2x the literal policy.\n")
+    out.append("\nGoal: bare `auth.uid()` <= 1.2x the literal policy. The `auth.session_active()` row runs "
+               "with `auth.session_check = flows` and claims naming a live flow session (section 3b); "
+               "goal: <= 1.2x the literal.\n")
 
     # 3. pkce_verify S256
     r = side_by_side({
@@ -342,11 +358,42 @@ def main():
         out.append(f"| {clients} | {bt:.0f} | {bl:.3f} | {lt:.0f} | {ll:.3f} | {ll / bl:.2f}x |")
     out.append("\n`auth.login` verifies the HS256 token, checks the role, switches role and sets the claims; "
                "the baseline only sets them, trusting the caller. Goal: <= 1.3x.\n")
+    out += session_checks(seconds, paths["login"])
     out += role_claims(workdir, seconds, paths["login"])
     out += flows(workdir, seconds)
     conn.execute("alter system reset auth.jwt_secret")
     conn.execute("select pg_reload_conf()")
     print("\n".join(out))
+
+
+def session_checks(seconds, login_script):
+    """auth.login with auth.session_check off, flows and supabase (set for the authenticator
+    with ALTER ROLE), one token naming a live session in both stores; 1 and 2 clients,
+    alternating, best of 3 each."""
+    now = int(time.time())
+    claims = json.dumps({"sub": U1, "role": "authenticated", "aud": "authenticated", "session_id": SESSION,
+                         "exp": now + 7200, "iat": now}, separators=(",", ":"))
+    token = conn.execute("select jwt_sign(%s::jsonb, %s)", (claims, LOGIN_SECRET)).fetchone()[0]
+    modes = ("off", "flows", "supabase")
+    out = ["### auth.login with auth.session_check (pgbench -M prepared)\n",
+           "The same transaction as above (login, 100-row RLS count), the token naming a live session; "
+           f"as the authenticator, which holds no privilege on either session table. {seconds} s per run, "
+           "the modes alternating, best of 3 runs each.\n",
+           "| clients | off: latency ms | flows | supabase | flows - off (us) | supabase - off (us) |",
+           "|---:|---:|---:|---:|---:|---:|"]
+    for clients in (1, 2):
+        fastest = {}
+        for _ in range(3):
+            for mode in modes:
+                conn.execute(f"alter role {AUTHN} set auth.session_check = {mode}")
+                _, lat = pgbench(login_script, clients, seconds, {"token": token})
+                fastest[mode] = min(lat, fastest.get(mode, lat))
+        off, fl, sb = (fastest[m] for m in modes)
+        out.append(f"| {clients} | {off:.3f} | {fl:.3f} | {sb:.3f} | {(fl - off) * 1000:.1f} | {(sb - off) * 1000:.1f} |")
+    conn.execute(f"alter role {AUTHN} reset auth.session_check")
+    out.append("\n`flows` probes the flow sessions' primary key and the revocations' index; `supabase` "
+               "probes `auth.sessions`' primary key. Goal: at most 5 us added per request.\n")
+    return out
 
 
 def role_claims(workdir, seconds, login_script):
