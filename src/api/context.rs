@@ -262,13 +262,23 @@ struct ActiveMemo(UnsafeCell<Option<(ActiveKey, bool)>>);
 unsafe impl Sync for ActiveMemo {}
 static ACTIVE: ActiveMemo = ActiveMemo(UnsafeCell::new(None));
 
-/// Nothing here raises: ActiveSnapshotSet and GetActiveSnapshot only read a pointer.
+/// snapmgr.c's two readers, called directly: pgrx wraps every pg_sys call in a sigsetjmp
+/// guard (about 15 ns each, which per row was most of auth.session_active()'s cost), and
+/// these cannot raise (each only reads a pointer), so they need none.
+mod snapmgr {
+    extern "C" {
+        pub fn ActiveSnapshotSet() -> bool;
+        pub fn GetActiveSnapshot() -> pgrx::pg_sys::Snapshot;
+    }
+}
+
+/// Nothing here raises (see [`snapmgr`]).
 #[inline(always)]
 unsafe fn active_key() -> Option<ActiveKey> {
-    if !pg_sys::ActiveSnapshotSet() {
+    if !snapmgr::ActiveSnapshotSet() {
         return None;
     }
-    let s = &*pg_sys::GetActiveSnapshot();
+    let s = &*snapmgr::GetActiveSnapshot();
     Some(ActiveKey {
         generation: GENERATION.load(Relaxed),
         mode: gucs::SESSION_CHECK.get(),
