@@ -360,3 +360,52 @@ def test_a_misshapen_store_refuses_and_runs_nothing_of_its_owner(supa, shape):
             admin.execute("reset role")
         with app(supa) as a:
             assert login_ok(a, user_token(U1, session_id=sid)) == ["u1-a", "u1-b"]
+
+
+def test_the_owner_cannot_change_auth_sessions_under_a_reader(supa):
+    """Found by the hostile review: the shape was checked, then the lock released, so the
+    owner's ALTER TABLE could change a column's type between the check and the read (a
+    bigint user_id read as a uuid pointer crashed the server). Now the check and the read
+    happen under one lock held to the transaction's end: the ALTER waits, and afterwards
+    the changed table is refused (55000), never misread."""
+    with connect(supa) as admin, connect(supa) as owner, app(supa) as a:
+        sid = session_row(admin, U1)
+        claims = json.dumps({"sub": U1, "session_id": sid})
+        owner.execute("set role supabase_auth_admin")
+        owner.execute("set lock_timeout = '200ms'")
+        with a.transaction():
+            a.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
+            assert one(a, "select auth.session_active()") is True
+            fails(owner, "alter table auth.sessions alter column user_id type bigint using 0", (), "55P03")
+            assert one(a, "select auth.session_active()") is True
+        owner.execute("alter table auth.sessions rename to sessions_real")
+        owner.execute("create table auth.sessions (id uuid primary key, user_id bigint, not_after timestamptz)")
+        owner.execute("insert into auth.sessions values (%s, 0, null)", (sid,))
+        try:
+            for _ in range(2):  # the cached numbers, then resolved again: refused both times
+                with a.transaction():
+                    a.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
+                    fails(a, "select auth.session_active()", (), "55000")
+                with a.transaction():
+                    fails(a, "select auth.login(%s)", (user_token(U1, session_id=sid),), "55000")
+        finally:
+            owner.execute("drop table auth.sessions")
+            owner.execute("alter table auth.sessions_real rename to sessions")
+        with a.transaction():
+            a.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
+            assert one(a, "select auth.session_active()") is True
+
+
+def test_not_after_counts_from_the_next_statement_without_any_commit(supa):
+    """A session's end is compared with each statement's start, so a memoized true does
+    not outlive not_after just because no transaction completed meanwhile."""
+    with connect(supa) as admin, app(supa) as a:
+        sid = session_row(admin, U1)
+        admin.execute("update auth.sessions set not_after = clock_timestamp() + interval '1 second' "
+                      "where id = %s", (sid,))
+        with a.transaction():
+            a.execute("select set_config('request.jwt.claims', %s, true)",
+                      (json.dumps({"sub": U1, "session_id": sid}),))
+            assert one(a, "select auth.session_active()") is True
+            time.sleep(1.2)
+            assert one(a, "select auth.session_active()") is False

@@ -240,8 +240,8 @@ cached_fn!(
 );
 
 /// auth.session_active() (section 3b): whether the session the request's claims name
-/// (`auth.jwt() ->> 'session_id'`, subject `auth.sub()`) is live. Memoized like the helpers
-/// above, and also per snapshot: a revocation committed by another transaction counts from
+/// (`auth.jwt() ->> 'session_id'`, subject `auth.sub()`) is live at the statement's start.
+/// Memoized like the helpers above, and also per statement and snapshot: a revocation committed by another transaction counts from
 /// the next statement that takes a new snapshot (READ COMMITTED: the next statement;
 /// REPEATABLE READ: the next transaction), one made earlier in this transaction from its
 /// next command. The key is what makes two snapshots see the same rows: the same xmin,
@@ -256,6 +256,8 @@ struct ActiveKey {
         pg_sys::CommandId,
         u64,
     ),
+    /// The statement's start: a session's `not_after` is compared with it.
+    statement: pg_sys::TimestampTz,
 }
 
 struct ActiveMemo(UnsafeCell<Option<(ActiveKey, bool)>>);
@@ -269,6 +271,7 @@ mod snapmgr {
     extern "C" {
         pub fn ActiveSnapshotSet() -> bool;
         pub fn GetActiveSnapshot() -> pgrx::pg_sys::Snapshot;
+        pub fn GetCurrentStatementStartTimestamp() -> pgrx::pg_sys::TimestampTz;
     }
 }
 
@@ -283,6 +286,7 @@ unsafe fn active_key() -> Option<ActiveKey> {
         generation: GENERATION.load(Relaxed),
         mode: gucs::SESSION_CHECK.get(),
         snapshot: (s.xmin, s.xmax, s.curcid, s.snapXactCompletionCount),
+        statement: snapmgr::GetCurrentStatementStartTimestamp(),
     })
 }
 
@@ -318,7 +322,8 @@ pub unsafe extern "C-unwind" fn sae_auth_session_active(
             _ => None,
         };
         let claim = auth_core::session::Claim::text(session_id.and_then(|d| text(Slot::Value(d))));
-        let live = match super::sessions::active(claim, text(c.sub)) {
+        let now = snapmgr::GetCurrentStatementStartTimestamp();
+        let live = match super::sessions::active(claim, text(c.sub), now) {
             Ok(live) => live,
             Err(e) => {
                 e.report(pgrx::PgLogLevel::ERROR);

@@ -129,7 +129,8 @@ fn check_session(tree: &Node) -> auth_core::Result<()> {
         Some(Node::Str(s)) => std::str::from_utf8(s).ok(),
         _ => None,
     };
-    match super::sessions::active(claim, sub) {
+    let now = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
+    match super::sessions::active(claim, sub, now) {
         Ok(true) => Ok(()),
         Ok(false) => Err(session::ended()),
         // the store is missing or not what it should be: refuse, loudly

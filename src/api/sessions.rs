@@ -12,38 +12,49 @@ use std::cell::Cell;
 use std::ffi::CStr;
 
 /// Whether the session `claim` names is live for subject `sub`: true when the claims name
-/// none or the check is off; false for a session revoked, past its end, unknown or another
-/// subject's. 55000 when the configured store is missing or not what it should be.
-pub fn active(claim: Claim, sub: Option<&str>) -> Result<bool, ErrorReport> {
+/// none or the check is off; false for a session revoked, past its end at `now`, unknown or
+/// another subject's. 55000 when the configured store is missing or not what it should be.
+pub fn active(claim: Claim, sub: Option<&str>, now: i64) -> Result<bool, ErrorReport> {
     let mode = SESSION_CHECK.get();
     let id = match (mode, claim) {
         (SessionCheck::Off, _) | (_, Claim::None) => return Ok(true),
         (_, Claim::Bad) => return Ok(false),
         (_, Claim::Id(id)) => id,
     };
-    let store = store(mode)?;
-    let stored = unsafe { read(&store, id, sub) };
-    Ok(session::live(stored, unsafe {
-        pg_sys::GetCurrentTimestamp()
-    }))
+    let stored = unsafe { read(mode, id, sub) }?;
+    Ok(session::live(stored, now))
 }
 
-/// A session store as resolved: where to probe and which columns to read.
+/// A column we read: its number and the built-in type it must have.
+#[derive(Clone, Copy)]
+struct Column {
+    attnum: i16,
+    ty: Oid,
+}
+
+/// A table probed by a uuid column through a single-column btree index on it.
+#[derive(Clone, Copy)]
+struct Table {
+    rel: Oid,
+    index: Oid,
+    key: Column,
+}
+
+/// A session store as resolved by name: where to probe and which columns to read.
 #[derive(Clone, Copy)]
 struct Store {
-    sessions: Oid,
-    sessions_pkey: Oid,
-    id: i16,
-    subject: i16,
-    subject_is_uuid: bool,
-    not_after: Option<i16>,
-    /// Our flows keep revocations apart (insert-only): (table, index on session_id, column).
-    revocations: Option<(Oid, Oid, i16)>,
+    sessions: Table,
+    subject: Column,
+    not_after: Option<Column>,
+    /// Our flows keep revocations apart (insert-only), probed by session_id.
+    revocations: Option<Table>,
+    /// The built-in btree operator family for uuid.
+    uuid_ops: Oid,
 }
 
 thread_local! {
-    /// The store last resolved, dropped on any relation cache invalidation (a table or
-    /// index created, dropped, renamed or altered), so it is resolved again before use.
+    /// The store last resolved (names to numbers only: its shape is checked at every use,
+    /// under the lock the probe holds), dropped on any relation cache invalidation.
     static RESOLVED: Cell<Option<(SessionCheck, Store)>> = const { Cell::new(None) };
 }
 
@@ -55,23 +66,11 @@ pub fn init() {
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0)) };
 }
 
-fn store(mode: SessionCheck) -> Result<Store, ErrorReport> {
-    if let Some((m, s)) = RESOLVED.with(Cell::get) {
-        if m == mode {
-            return Ok(s);
-        }
-    }
-    let s = unsafe {
-        match mode {
-            SessionCheck::Flows => flows_store(),
-            _ => supabase_store(),
-        }
-    }?;
-    RESOLVED.with(|r| r.set(Some((mode, s))));
-    Ok(s)
-}
-
-fn store_error(what: &str, hint: &str) -> ErrorReport {
+fn store_error(mode: SessionCheck, what: &str) -> ErrorReport {
+    let hint = match mode {
+        SessionCheck::Flows => "CREATE EXTENSION supabase_auth_ext in this database, or set auth.session_check only where it is installed.",
+        _ => "Set auth.session_check = 'supabase' only in a database where Supabase Auth keeps auth.sessions (id uuid primary key, user_id uuid, not_after timestamptz).",
+    };
     ErrorReport::new(
         PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
         format!("auth.session_check cannot read its sessions: {what}"),
@@ -87,121 +86,138 @@ unsafe fn relid(ns: Oid, name: &CStr) -> Oid {
     pg_sys::get_relname_relid(name.as_ptr(), ns)
 }
 
-/// The column `name` of `rel` when it has type `ty`: Some(attnum).
-unsafe fn column(rel: Oid, name: &CStr, ty: Oid) -> Option<i16> {
-    let n = pg_sys::get_attnum(rel, name.as_ptr());
-    (n > 0 && pg_sys::get_atttype(rel, n) == ty).then_some(n)
+unsafe fn column(rel: Oid, name: &CStr, ty: Oid) -> Column {
+    Column {
+        attnum: pg_sys::get_attnum(rel, name.as_ptr()),
+        ty,
+    }
 }
 
-/// Our own tables in sae_internal (created by the extension, writable by no one else).
-unsafe fn flows_store() -> Result<Store, ErrorReport> {
-    let missing = || {
-        store_error(
-            "supabase_auth_ext's session tables are not in this database",
-            "CREATE EXTENSION supabase_auth_ext in this database, or set auth.session_check for the databases that have it.",
-        )
-    };
-    let ns = pg_sys::get_namespace_oid(c"sae_internal".as_ptr(), true);
-    let (sessions, pkey) = (
-        relid(ns, c"sae_flow_sessions"),
-        relid(ns, c"sae_flow_sessions_pkey"),
-    );
-    let (revocations, by_session) = (
-        relid(ns, c"sae_flow_revocations"),
-        relid(ns, c"sae_flow_revocations_session"),
-    );
-    if [sessions, pkey, revocations, by_session].contains(&pg_sys::InvalidOid) {
-        return Err(missing());
-    }
-    let (Some(id), Some(subject), Some(not_after), Some(revoked)) = (
-        column(sessions, c"id", pg_sys::UUIDOID),
-        column(sessions, c"subject", pg_sys::TEXTOID),
-        column(sessions, c"not_after", pg_sys::TIMESTAMPTZOID),
-        column(revocations, c"session_id", pg_sys::UUIDOID),
-    ) else {
-        return Err(missing());
-    };
-    Ok(Store {
-        sessions,
-        sessions_pkey: pkey,
-        id,
-        subject,
-        subject_is_uuid: false,
-        not_after: Some(not_after),
-        revocations: Some((revocations, by_session, revoked)),
-    })
-}
-
-/// Supabase Auth's auth.sessions: id uuid (primary key), user_id uuid, not_after
-/// timestamptz (optional: older Supabase Auth versions lack it). SECURITY: its owner is not
-/// a superuser (supabase_auth_admin), so its shape is checked before we read it: a plain
-/// table, columns of the built-in types (not domains), and a single-column btree primary
-/// key on id with the built-in uuid operator class, so an index probe runs only built-in
-/// code. Whatever its owner writes into it can only make the check refuse or pass a token
-/// that is validly signed anyway.
-unsafe fn supabase_store() -> Result<Store, ErrorReport> {
-    let wrong = |what: &str| {
-        store_error(
-            what,
-            "Set auth.session_check = 'supabase' only in a database where Supabase Auth keeps auth.sessions.",
-        )
-    };
-    let ns = pg_sys::get_namespace_oid(c"auth".as_ptr(), true);
-    let sessions = relid(ns, c"sessions");
-    if sessions == pg_sys::InvalidOid {
-        return Err(wrong("there is no table auth.sessions"));
-    }
-    if pg_sys::get_rel_relkind(sessions) != pg_sys::RELKIND_RELATION as std::ffi::c_char {
-        return Err(wrong("auth.sessions is not a plain table"));
-    }
-    let (Some(id), Some(user_id)) = (
-        column(sessions, c"id", pg_sys::UUIDOID),
-        column(sessions, c"user_id", pg_sys::UUIDOID),
-    ) else {
-        return Err(wrong("auth.sessions has no uuid columns id and user_id"));
-    };
-    let not_after = match pg_sys::get_attnum(sessions, c"not_after".as_ptr()) {
-        n if n <= 0 => None,
-        _ => Some(
-            column(sessions, c"not_after", pg_sys::TIMESTAMPTZOID)
-                .ok_or_else(|| wrong("auth.sessions.not_after is not a timestamptz"))?,
-        ),
-    };
-    let rel = pg_sys::table_open(sessions, pg_sys::AccessShareLock as _);
-    pg_sys::list_free(pg_sys::RelationGetIndexList(rel));
-    #[cfg(not(feature = "pg18"))]
-    let pkey = pg_sys::RelationGetPrimaryKeyIndex(rel);
-    #[cfg(feature = "pg18")]
-    let pkey = pg_sys::RelationGetPrimaryKeyIndex(rel, false);
-    pg_sys::table_close(rel, pg_sys::AccessShareLock as _);
-    if pkey == pg_sys::InvalidOid {
-        return Err(wrong("auth.sessions has no primary key"));
-    }
-    let index = pg_sys::index_open(pkey, pg_sys::AccessShareLock as _);
-    let form = &*(*index).rd_index;
+/// Names to numbers, no checks (those come under the lock, see [`open`]).
+unsafe fn resolve(mode: SessionCheck) -> Result<Store, ErrorReport> {
     let uuid_ops = pg_sys::get_opclass_family(pg_sys::GetDefaultOpClass(
         pg_sys::UUIDOID,
         pg_sys::BTREE_AM_OID,
     ));
-    let fits = (*(*index).rd_rel).relam == pg_sys::BTREE_AM_OID
-        && form.indnatts == 1
-        && form.indkey.values.as_slice(1)[0] == id
-        && *(*index).rd_opfamily == uuid_ops;
-    pg_sys::index_close(index, pg_sys::AccessShareLock as _);
-    if !fits {
-        return Err(wrong(
-            "auth.sessions's primary key is not a btree on id with the built-in uuid operators",
-        ));
+    if mode == SessionCheck::Flows {
+        // our own tables in sae_internal (created by the extension, altered by no one else)
+        let ns = pg_sys::get_namespace_oid(c"sae_internal".as_ptr(), true);
+        let (sessions, revocations) = (
+            relid(ns, c"sae_flow_sessions"),
+            relid(ns, c"sae_flow_revocations"),
+        );
+        if sessions == pg_sys::InvalidOid || revocations == pg_sys::InvalidOid {
+            return Err(store_error(
+                mode,
+                "supabase_auth_ext's session tables are not in this database",
+            ));
+        }
+        return Ok(Store {
+            sessions: Table {
+                rel: sessions,
+                index: relid(ns, c"sae_flow_sessions_pkey"),
+                key: column(sessions, c"id", pg_sys::UUIDOID),
+            },
+            subject: column(sessions, c"subject", pg_sys::TEXTOID),
+            not_after: Some(column(sessions, c"not_after", pg_sys::TIMESTAMPTZOID)),
+            revocations: Some(Table {
+                rel: revocations,
+                index: relid(ns, c"sae_flow_revocations_session"),
+                key: column(revocations, c"session_id", pg_sys::UUIDOID),
+            }),
+            uuid_ops,
+        });
     }
+    let ns = pg_sys::get_namespace_oid(c"auth".as_ptr(), true);
+    let sessions = relid(ns, c"sessions");
+    if sessions == pg_sys::InvalidOid {
+        return Err(store_error(mode, "there is no table auth.sessions"));
+    }
+    let not_after = column(sessions, c"not_after", pg_sys::TIMESTAMPTZOID);
     Ok(Store {
-        sessions,
-        sessions_pkey: pkey,
-        id,
-        subject: user_id,
-        subject_is_uuid: true,
-        not_after,
+        sessions: Table {
+            rel: sessions,
+            index: primary_key(sessions),
+            key: column(sessions, c"id", pg_sys::UUIDOID),
+        },
+        subject: column(sessions, c"user_id", pg_sys::UUIDOID),
+        // older Supabase Auth versions have no not_after: no end to check
+        not_after: (not_after.attnum > 0).then_some(not_after),
         revocations: None,
+        uuid_ops,
     })
+}
+
+/// The primary key index of `rel` (InvalidOid: none or no such table).
+unsafe fn primary_key(rel: Oid) -> Oid {
+    let relation = pg_sys::try_relation_open(rel, pg_sys::AccessShareLock as _);
+    if relation.is_null() {
+        return pg_sys::InvalidOid;
+    }
+    pg_sys::list_free(pg_sys::RelationGetIndexList(relation));
+    #[cfg(not(feature = "pg18"))]
+    let pkey = pg_sys::RelationGetPrimaryKeyIndex(relation);
+    #[cfg(feature = "pg18")]
+    let pkey = pg_sys::RelationGetPrimaryKeyIndex(relation, false);
+    pg_sys::relation_close(relation, pg_sys::NoLock as _);
+    pkey
+}
+
+/// Open `t` and its index for a probe, each locked until the transaction ends, and check,
+/// under that lock, the shape the probe relies on. SECURITY: auth.sessions belongs to a
+/// role that is not a superuser; holding the lock from this check to the transaction's end
+/// means it cannot change the table between the check and the read (ALTER TABLE waits),
+/// and a domain, another type, a dropped column or another kind of index is refused.
+unsafe fn open(
+    t: &Table,
+    columns: &[Column],
+    uuid_ops: Oid,
+) -> Result<pg_sys::Relation, &'static str> {
+    if t.rel == pg_sys::InvalidOid {
+        return Err("the table is missing");
+    }
+    let rel = pg_sys::try_relation_open(t.rel, pg_sys::AccessShareLock as _);
+    if rel.is_null() {
+        return Err("the table is missing");
+    }
+    let close = |why| {
+        pg_sys::relation_close(rel, pg_sys::NoLock as _);
+        Err(why)
+    };
+    if (*(*rel).rd_rel).relkind != pg_sys::RELKIND_RELATION as std::ffi::c_char {
+        return close("it is not a plain table");
+    }
+    let desc = pgrx::PgTupleDesc::from_pg_unchecked((*rel).rd_att);
+    for c in columns.iter().chain([&t.key]) {
+        let fits = c.attnum > 0
+            && desc
+                .get(c.attnum as usize - 1)
+                .is_some_and(|a| !a.attisdropped && a.atttypid == c.ty && a.attnum == c.attnum);
+        if !fits {
+            return close("a column is missing or not of the built-in type it must have (uuid id and user_id, timestamptz not_after)");
+        }
+    }
+    drop(desc);
+    if t.index == pg_sys::InvalidOid {
+        return close("it has no primary key");
+    }
+    let index = pg_sys::try_relation_open(t.index, pg_sys::AccessShareLock as _);
+    if index.is_null() {
+        return close("it has no primary key");
+    }
+    let form = (*index).rd_index;
+    let fits = !form.is_null()
+        && (*form).indrelid == t.rel
+        && (*form).indisvalid
+        && (*(*index).rd_rel).relam == pg_sys::BTREE_AM_OID
+        && (*form).indnatts == 1
+        && (*form).indkey.values.as_slice(1)[0] == t.key.attnum
+        && *(*index).rd_opfamily == uuid_ops;
+    pg_sys::relation_close(index, pg_sys::NoLock as _);
+    if !fits {
+        return close("its primary key is not a btree on id with the built-in uuid operators");
+    }
+    Ok(rel)
 }
 
 /// The snapshot the current statement reads with (READ COMMITTED: a revocation committed
@@ -214,29 +230,28 @@ unsafe fn snapshot() -> pg_sys::Snapshot {
     }
 }
 
-/// The first row of `rel` whose `key` column equals `id`, found through `index`, given to
-/// `read`.
+/// The first row of the open, checked `rel` whose key equals `id`, given to `read`; the
+/// relation is closed keeping its lock.
 unsafe fn probe<T>(
-    rel: Oid,
-    index: Oid,
-    key: i16,
+    rel: pg_sys::Relation,
+    t: &Table,
     id: [u8; 16],
     read: impl FnOnce(pg_sys::HeapTuple, pg_sys::TupleDesc) -> T,
 ) -> Option<T> {
-    let relation = pg_sys::table_open(rel, pg_sys::AccessShareLock as _);
     let mut scankey: pg_sys::ScanKeyData = std::mem::zeroed();
     pg_sys::ScanKeyInit(
         &mut scankey,
-        key,
+        t.key.attnum,
         pg_sys::BTEqualStrategyNumber as _,
         Oid::from(pg_sys::F_UUID_EQ),
         pgrx::Uuid::from_bytes(id).into_datum().expect("a uuid"),
     );
-    let scan = pg_sys::systable_beginscan(relation, index, true, snapshot(), 1, &mut scankey);
+    // indexOK: always through the checked index (an index scan, never a heap scan)
+    let scan = pg_sys::systable_beginscan(rel, t.index, true, snapshot(), 1, &mut scankey);
     let tuple = pg_sys::systable_getnext(scan);
-    let out = (!tuple.is_null()).then(|| read(tuple, (*relation).rd_att));
+    let out = (!tuple.is_null()).then(|| read(tuple, (*rel).rd_att));
     pg_sys::systable_endscan(scan);
-    pg_sys::table_close(relation, pg_sys::AccessShareLock as _);
+    pg_sys::relation_close(rel, pg_sys::NoLock as _);
     out
 }
 
@@ -246,15 +261,61 @@ unsafe fn attribute(t: pg_sys::HeapTuple, d: pg_sys::TupleDesc, n: i16) -> Optio
     (!null).then_some(v)
 }
 
-unsafe fn read(store: &Store, id: [u8; 16], sub: Option<&str>) -> Option<Stored> {
-    let revoked = store
-        .revocations
-        .is_some_and(|(rel, index, key)| probe(rel, index, key, id, |_, _| ()).is_some());
+/// The store's row for `id`, read under the checks of [`open`]; resolved by name again once
+/// when the cached numbers no longer fit (the table was re-created).
+unsafe fn read(
+    mode: SessionCheck,
+    id: [u8; 16],
+    sub: Option<&str>,
+) -> Result<Option<Stored>, ErrorReport> {
+    let mut fresh = false;
+    let (store, sessions, revocations) = loop {
+        let store = match RESOLVED.with(Cell::get) {
+            Some((m, s)) if m == mode => s,
+            _ => {
+                let s = resolve(mode)?;
+                fresh = true;
+                RESOLVED.with(|r| r.set(Some((mode, s))));
+                s
+            }
+        };
+        let mut columns = vec![store.subject];
+        columns.extend(store.not_after);
+        let opened = open(&store.sessions, &columns, store.uuid_ops).and_then(|s| {
+            match &store.revocations {
+                None => Ok((s, None)),
+                Some(r) => match open(r, &[], store.uuid_ops) {
+                    Ok(r) => Ok((s, Some(r))),
+                    Err(why) => {
+                        pg_sys::relation_close(s, pg_sys::NoLock as _);
+                        Err(why)
+                    }
+                },
+            }
+        });
+        match opened {
+            Ok((s, r)) => break (store, s, r),
+            Err(why) if fresh => {
+                let what = match mode {
+                    SessionCheck::Flows => format!("supabase_auth_ext's session tables: {why}"),
+                    _ => format!("auth.sessions: {why}"),
+                };
+                return Err(store_error(mode, &what));
+            }
+            Err(_) => RESOLVED.with(|r| r.set(None)),
+        }
+    };
+    let revoked = match (revocations, &store.revocations) {
+        (Some(rel), Some(t)) => probe(rel, t, id, |_, _| ()).is_some(),
+        _ => false,
+    };
     let sub_uuid = sub.and_then(auth_core::uuid::parse);
-    probe(store.sessions, store.sessions_pkey, store.id, id, |t, d| {
-        let subject = attribute(t, d, store.subject);
-        let same_subject = match (subject, store.subject_is_uuid) {
+    let subject_is_uuid = store.subject.ty == pg_sys::UUIDOID;
+    Ok(probe(sessions, &store.sessions, id, |t, d| {
+        let subject = attribute(t, d, store.subject.attnum);
+        let same_subject = match (subject, subject_is_uuid) {
             (None, _) => false,
+            // checked under the lock: a uuid column, so the datum points at 16 bytes
             (Some(v), true) => sub_uuid.is_some_and(|u| *v.cast_mut_ptr::<[u8; 16]>() == u),
             (Some(v), false) => sub.is_some() && <&str>::from_datum(v, false) == sub,
         };
@@ -262,9 +323,9 @@ unsafe fn read(store: &Store, id: [u8; 16], sub: Option<&str>) -> Option<Stored>
             same_subject,
             not_after: store
                 .not_after
-                .and_then(|n| attribute(t, d, n))
+                .and_then(|c| attribute(t, d, c.attnum))
                 .map(|v| v.value() as i64),
             revoked,
         }
-    })
+    }))
 }
