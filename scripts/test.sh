@@ -33,5 +33,9 @@ for v in "${versions[@]}"; do
   log "SQL-level tests on PostgreSQL $v (pytest against a throwaway cluster)"
   "$VENV/bin/pytest" -q -p no:cacheprovider "$REPO_ROOT/tests"
   stop_cluster
+  if [ "$v" = 15 ]; then  # the one version with a Debian postgresql package here
+    log "the Debian package on PostgreSQL $v (scripts/package.sh, installed with dpkg)"
+    bash "$REPO_ROOT/scripts/test-package.sh" "$v"
+  fi
 done
 log "all tests passed on PostgreSQL ${versions[*]}"

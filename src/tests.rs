@@ -71,9 +71,10 @@ fn next(seed: &mut u64, n: u64) -> u64 {
 }
 
 fn random_json(seed: &mut u64, depth: u32) -> String {
-    const NUMBERS: [&str; 14] = [
+    const NUMBERS: [&str; 20] = [
         "0", "-0", "1", "-17", "1.50", "0.1", "1e5", "1E-3", "-2.5e+10", "123456789012345678901234567890",
-        "3.14159265358979323846264338327950288", "1e300", "100", "0.000001",
+        "3.14159265358979323846264338327950288", "1e300", "100", "0.000001", "1999999999", "-1700000000",
+        "10000", "100000000", "123456789012345678", "9999",
     ];
     const STRINGS: [&str; 10] = [
         "", "a", "authenticated", "é", "😀", "\\\"q\\\"", "tab\\tnew\\nline", "\\u00e9\\ud83d\\ude00",
@@ -100,7 +101,7 @@ fn random_json(seed: &mut u64, depth: u32) -> String {
                 format!("[{}]", items.join(", "))
             }
         }
-        2 => NUMBERS[next(seed, 14) as usize].to_string(),
+        2 => NUMBERS[next(seed, NUMBERS.len() as u64) as usize].to_string(),
         3 => format!("\"{}\"", STRINGS[next(seed, 10) as usize]),
         4 => ["true", "false", "null"][next(seed, 3) as usize].to_string(),
         _ => format!("[{}]", random_json(seed, depth + 1)),
@@ -132,6 +133,47 @@ fn fast_jsonb_is_byte_identical_to_jsonb_in() {
             std::slice::from_raw_parts(p as *const u8, pgrx::varsize_any(p)).to_vec()
         };
         assert_eq!(bytes(ours), bytes(theirs), "{doc}");
+    }
+}
+
+#[pg_test]
+fn integers_are_written_as_numeric_in_writes_them() {
+    let mut seed = 7u64;
+    let mut texts: Vec<String> = [
+        "0", "-0", "1", "-1", "9999", "10000", "10001", "-10000", "20000", "100000000", "1999999999",
+        "1700000000", "-1700000000", "99999999", "123456789012345678", "-999999999999999999",
+        "100000000000000000", "500000000000000000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for _ in 0..2000 {
+        let digits = 1 + next(&mut seed, 18);
+        let mut t: String = (0..digits).map(|_| char::from(b'0' + next(&mut seed, 10) as u8)).collect();
+        if t.len() > 1 && t.starts_with('0') {
+            t.replace_range(0..1, "7");
+        }
+        if next(&mut seed, 2) == 0 {
+            t.insert(0, '-');
+        }
+        texts.push(t);
+    }
+    for t in texts {
+        let ours = crate::jsonb::integer_numeric(&t).expect("a plain integer");
+        let c = std::ffi::CString::new(t.clone()).unwrap();
+        let theirs = unsafe {
+            let d = pgrx::direct_function_call_as_datum(
+                pg_sys::numeric_in,
+                &[Some(c.as_ptr().into()), Some(pg_sys::InvalidOid.into()), Some((-1i32).into())],
+            )
+            .unwrap();
+            let p = d.cast_mut_ptr::<pg_sys::varlena>();
+            std::slice::from_raw_parts(p as *const u8, pgrx::varsize_any(p)).to_vec()
+        };
+        assert_eq!(ours, theirs, "{t}");
+    }
+    for not_plain in ["", "-", "01", "1.0", "1e3", "1234567890123456789", "+1", " 1"] {
+        assert_eq!(crate::jsonb::integer_numeric(not_plain), None, "{not_plain}");
     }
 }
 
