@@ -217,6 +217,21 @@ def test_when_a_revocation_becomes_visible(dbname, admin):
         assert one(admin, "select auth.session_active()") is False
 
 
+def test_inside_plpgsql_a_revocation_counts_from_the_next_sql_statement(dbname, admin):
+    check(dbname, "flows")
+    admin.execute("""create or replace function revoke_then_ask(sid uuid) returns boolean[]
+      language plpgsql as $$
+      declare before boolean := auth.session_active();
+      begin
+        perform auth.revoke_session(sid);
+        return array[before, (select auth.session_active())];
+      end $$""")
+    s = flow_login(admin, admin, sub=U1)
+    with admin.transaction():
+        admin.execute("select set_config('request.jwt.claims', %s, true)", (claims_of(s),))
+        assert one(admin, "select revoke_then_ask(%s)", (s["session_id"],)) == [True, False]
+
+
 def test_the_check_needs_no_privilege_and_grants_none(dbname, admin):
     check(dbname, "flows")
     with app(dbname) as a:

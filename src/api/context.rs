@@ -38,6 +38,7 @@ pub fn generation() -> u64 {
 pub fn init() {
     gucs::init(on_setting_change);
     super::sessions::init();
+    install_executor_hook();
     unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
 }
 
@@ -240,54 +241,51 @@ cached_fn!(
 );
 
 /// auth.session_active() (section 3b): whether the session the request's claims name
-/// (`auth.jwt() ->> 'session_id'`, subject `auth.sub()`) is live at the statement's start.
-/// Memoized like the helpers above, and also per statement and snapshot: a revocation committed by another transaction counts from
-/// the next statement that takes a new snapshot (READ COMMITTED: the next statement;
-/// REPEATABLE READ: the next transaction), one made earlier in this transaction from its
-/// next command. The key is what makes two snapshots see the same rows: the same xmin,
-/// xmax and command, and no transaction completed in between.
+/// (`auth.jwt() ->> 'session_id'`, subject `auth.sub()`) is live at the statement's start,
+/// read in the statement's snapshot. Memoized like the helpers above, and per statement:
+/// the key adds a counter our ExecutorStart hook moves at every statement the executor
+/// starts (nested ones too), so the per-row path is two integer comparisons. A revocation
+/// committed by another transaction thus counts from the next statement (READ COMMITTED;
+/// REPEATABLE READ: from the next transaction, whose snapshot shows it), and one made
+/// earlier in this transaction from the statement after it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct ActiveKey {
     generation: u64,
+    statements: u64,
     mode: gucs::SessionCheck,
-    snapshot: (
-        pg_sys::TransactionId,
-        pg_sys::TransactionId,
-        pg_sys::CommandId,
-        u64,
-    ),
-    /// The statement's start: a session's `not_after` is compared with it.
-    statement: pg_sys::TimestampTz,
 }
 
 struct ActiveMemo(UnsafeCell<Option<(ActiveKey, bool)>>);
 unsafe impl Sync for ActiveMemo {}
 static ACTIVE: ActiveMemo = ActiveMemo(UnsafeCell::new(None));
 
-/// snapmgr.c's two readers, called directly: pgrx wraps every pg_sys call in a sigsetjmp
-/// guard (about 15 ns each, which per row was most of auth.session_active()'s cost), and
-/// these cannot raise (each only reads a pointer), so they need none.
-mod snapmgr {
-    extern "C" {
-        pub fn ActiveSnapshotSet() -> bool;
-        pub fn GetActiveSnapshot() -> pgrx::pg_sys::Snapshot;
-        pub fn GetCurrentStatementStartTimestamp() -> pgrx::pg_sys::TimestampTz;
+/// Statements the executor has started in this backend.
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
+    STATEMENTS.fetch_add(1, Relaxed);
+    match PREV_EXECUTOR_START {
+        Some(prev) => prev(query, eflags),
+        None => pg_sys::standard_ExecutorStart(query, eflags),
     }
 }
 
-/// Nothing here raises (see [`snapmgr`]).
-#[inline(always)]
-unsafe fn active_key() -> Option<ActiveKey> {
-    if !snapmgr::ActiveSnapshotSet() {
-        return None;
+fn install_executor_hook() {
+    unsafe {
+        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
     }
-    let s = &*snapmgr::GetActiveSnapshot();
-    Some(ActiveKey {
+}
+
+#[inline(always)]
+fn active_key() -> ActiveKey {
+    ActiveKey {
         generation: GENERATION.load(Relaxed),
+        statements: STATEMENTS.load(Relaxed),
         mode: gucs::SESSION_CHECK.get(),
-        snapshot: (s.xmin, s.xmax, s.curcid, s.snapXactCompletionCount),
-        statement: snapmgr::GetCurrentStatementStartTimestamp(),
-    })
+    }
 }
 
 #[no_mangle]
@@ -322,7 +320,7 @@ pub unsafe extern "C-unwind" fn sae_auth_session_active(
             _ => None,
         };
         let claim = auth_core::session::Claim::text(session_id.and_then(|d| text(Slot::Value(d))));
-        let now = snapmgr::GetCurrentStatementStartTimestamp();
+        let now = pg_sys::GetCurrentStatementStartTimestamp();
         let live = match super::sessions::active(claim, text(c.sub), now) {
             Ok(live) => live,
             Err(e) => {
@@ -330,13 +328,11 @@ pub unsafe extern "C-unwind" fn sae_auth_session_active(
                 unreachable!("an ERROR does not return")
             }
         };
-        if let Some(k) = key {
-            *ACTIVE.0.get() = Some((k, live));
-        }
+        *ACTIVE.0.get() = Some((key, live));
         live
     }
-    let live = match (*ACTIVE.0.get(), active_key()) {
-        (Some((k, live)), Some(now)) if k == now => live,
+    let live = match *ACTIVE.0.get() {
+        Some((k, live)) if k == active_key() => live,
         _ => miss(),
     };
     let _ = fcinfo;
