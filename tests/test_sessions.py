@@ -424,3 +424,39 @@ def test_not_after_counts_from_the_next_statement_without_any_commit(supa):
             assert one(a, "select auth.session_active()") is True
             time.sleep(1.2)
             assert one(a, "select auth.session_active()") is False
+
+
+def test_a_do_block_after_a_revocation_sees_it(dbname, admin):
+    """Found by the second review: DO, CALL and plpgsql's simple expressions take no
+    ExecutorStart; a DO block after the revocation answered the memoized true."""
+    check(dbname, "flows")
+    s = flow_login(admin, admin, sub=U1)
+    with app(dbname) as a, a.transaction():
+        a.execute("select set_config('request.jwt.claims', %s, true)", (claims_of(s),))
+        assert one(a, "select auth.session_active()") is True
+        admin.execute("select auth.revoke_session(%s)", (s["session_id"],))
+        notices = []
+        a.add_notice_handler(lambda d: notices.append(d.message_primary))
+        a.execute("do $$ begin raise notice 'active=%', auth.session_active(); end $$")
+        assert notices == ["active=f"]
+
+
+def test_a_renamed_auth_sessions_is_not_read(supa):
+    """Found by the second review: the first read after the owner renamed auth.sessions
+    (and made a new, empty one) went to the old table, whose numbers were cached."""
+    with connect(supa) as admin, connect(supa) as owner, app(supa) as a:
+        sid = session_row(admin, U1)
+        claims = json.dumps({"sub": U1, "session_id": sid})
+        with a.transaction():  # fills the cache
+            a.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
+            assert one(a, "select auth.session_active()") is True
+        owner.execute("set role supabase_auth_admin")
+        try:
+            with a.transaction():  # begun before the rename: its invalidation arrives late
+                a.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
+                owner.execute("alter table auth.sessions rename to sessions_old")
+                owner.execute("create table auth.sessions (id uuid primary key, user_id uuid, not_after timestamptz)")
+                assert one(a, "select auth.session_active()") is False  # the new, empty table
+        finally:
+            owner.execute("drop table auth.sessions")
+            owner.execute("alter table auth.sessions_old rename to sessions")

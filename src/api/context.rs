@@ -38,7 +38,7 @@ pub fn generation() -> u64 {
 pub fn init() {
     gucs::init(on_setting_change);
     super::sessions::init();
-    install_executor_hook();
+    install_statement_hooks();
     unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
 }
 
@@ -243,8 +243,8 @@ cached_fn!(
 /// auth.session_active() (section 3b): whether the session the request's claims name
 /// (`auth.jwt() ->> 'session_id'`, subject `auth.sub()`) is live at the statement's start,
 /// read in the statement's snapshot. Memoized like the helpers above, and per statement:
-/// the key adds a counter our ExecutorStart hook moves at every statement the executor
-/// starts (nested ones too), so the per-row path is two integer comparisons. A revocation
+/// the key adds a counter our ExecutorStart and ProcessUtility hooks move at every
+/// statement (nested ones too), so the per-row path is two integer comparisons. A revocation
 /// committed by another transaction thus counts from the next statement (READ COMMITTED;
 /// REPEATABLE READ: from the next transaction, whose snapshot shows it), and one made
 /// earlier in this transaction from the statement after it.
@@ -272,10 +272,44 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
     }
 }
 
-fn install_executor_hook() {
+static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+
+/// Utility statements count too: DO, CALL and FETCH run expressions (plpgsql's simple
+/// ones, CALL's arguments) that never pass ExecutorStart.
+#[pg_guard]
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    STATEMENTS.fetch_add(1, Relaxed);
+    match PREV_PROCESS_UTILITY {
+        Some(prev) => prev(pstmt, query, read_only_tree, context, params, env, dest, qc),
+        None => pg_sys::standard_ProcessUtility(
+            pstmt,
+            query,
+            read_only_tree,
+            context,
+            params,
+            env,
+            dest,
+            qc,
+        ),
+    }
+}
+
+fn install_statement_hooks() {
     unsafe {
         PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
         pg_sys::ExecutorStart_hook = Some(executor_start);
+        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
     }
 }
 

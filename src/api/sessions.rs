@@ -36,7 +36,12 @@ struct Column {
 #[derive(Clone, Copy)]
 struct Table {
     rel: Oid,
+    /// Its schema and name when resolved: a renamed table is resolved again, not read.
+    ns: Oid,
+    name: &'static CStr,
     index: Oid,
+    /// The index must be the table's primary key.
+    primary: bool,
     key: Column,
 }
 
@@ -115,14 +120,20 @@ unsafe fn resolve(mode: SessionCheck) -> Result<Store, ErrorReport> {
         return Ok(Store {
             sessions: Table {
                 rel: sessions,
+                ns,
+                name: c"sae_flow_sessions",
                 index: relid(ns, c"sae_flow_sessions_pkey"),
+                primary: true,
                 key: column(sessions, c"id", pg_sys::UUIDOID),
             },
             subject: column(sessions, c"subject", pg_sys::TEXTOID),
             not_after: Some(column(sessions, c"not_after", pg_sys::TIMESTAMPTZOID)),
             revocations: Some(Table {
                 rel: revocations,
+                ns,
+                name: c"sae_flow_revocations",
                 index: relid(ns, c"sae_flow_revocations_session"),
+                primary: false,
                 key: column(revocations, c"session_id", pg_sys::UUIDOID),
             }),
             uuid_ops,
@@ -137,7 +148,10 @@ unsafe fn resolve(mode: SessionCheck) -> Result<Store, ErrorReport> {
     Ok(Store {
         sessions: Table {
             rel: sessions,
+            ns,
+            name: c"sessions",
             index: primary_key(sessions),
+            primary: true,
             key: column(sessions, c"id", pg_sys::UUIDOID),
         },
         subject: column(sessions, c"user_id", pg_sys::UUIDOID),
@@ -184,7 +198,12 @@ unsafe fn open(
         pg_sys::relation_close(rel, pg_sys::NoLock as _);
         Err(why)
     };
-    if (*(*rel).rd_rel).relkind != pg_sys::RELKIND_RELATION as std::ffi::c_char {
+    let class = &*(*rel).rd_rel;
+    if class.relnamespace != t.ns || CStr::from_ptr(class.relname.data.as_ptr()) != t.name {
+        // renamed or moved since it was resolved (the caller resolves again)
+        return close("the table was renamed or moved");
+    }
+    if class.relkind != pg_sys::RELKIND_RELATION as std::ffi::c_char {
         return close("it is not a plain table");
     }
     let desc = pgrx::PgTupleDesc::from_pg_unchecked((*rel).rd_att);
@@ -209,6 +228,7 @@ unsafe fn open(
     let fits = !form.is_null()
         && (*form).indrelid == t.rel
         && (*form).indisvalid
+        && (!t.primary || (*form).indisprimary)
         && (*(*index).rd_rel).relam == pg_sys::BTREE_AM_OID
         && (*form).indnatts == 1
         && (*form).indkey.values.as_slice(1)[0] == t.key.attnum
