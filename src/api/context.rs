@@ -354,14 +354,7 @@ pub unsafe extern "C-unwind" fn sae_auth_session_active(
             _ => None,
         };
         let claim = auth_core::session::Claim::text(session_id.and_then(|d| text(Slot::Value(d))));
-        let now = pg_sys::GetCurrentStatementStartTimestamp();
-        let live = match super::sessions::active(claim, text(c.sub), now) {
-            Ok(live) => live,
-            Err(e) => {
-                e.report(pgrx::PgLogLevel::ERROR);
-                unreachable!("an ERROR does not return")
-            }
-        };
+        let live = super::sessions::active(claim, text(c.sub));
         *ACTIVE.0.get() = Some((key, live));
         live
     }

@@ -11,18 +11,26 @@ use pgrx::{FromDatum, IntoDatum, PgSqlErrorCode};
 use std::cell::Cell;
 use std::ffi::CStr;
 
-/// Whether the session `claim` names is live for subject `sub`: true when the claims name
-/// none or the check is off; false for a session revoked, past its end at `now`, unknown or
-/// another subject's. 55000 when the configured store is missing or not what it should be.
-pub fn active(claim: Claim, sub: Option<&str>, now: i64) -> Result<bool, ErrorReport> {
+/// Whether the session `claim` names is live for subject `sub` at the statement's start:
+/// true when the claims name none or the check is off; false for a session revoked, past
+/// its end, unknown or another subject's. Raises 55000 when the configured store is missing
+/// or not what it should be (fail closed: never a pass).
+pub fn active(claim: Claim, sub: Option<&str>) -> bool {
     let mode = SESSION_CHECK.get();
     let id = match (mode, claim) {
-        (SessionCheck::Off, _) | (_, Claim::None) => return Ok(true),
-        (_, Claim::Bad) => return Ok(false),
+        (SessionCheck::Off, _) | (_, Claim::None) => return true,
+        (_, Claim::Bad) => return false,
         (_, Claim::Id(id)) => id,
     };
-    let stored = unsafe { read(mode, id, sub) }?;
-    Ok(session::live(stored, now))
+    match unsafe { read(mode, id, sub) } {
+        Ok(stored) => session::live(stored, unsafe {
+            pg_sys::GetCurrentStatementStartTimestamp()
+        }),
+        Err(e) => {
+            e.report(pgrx::PgLogLevel::ERROR);
+            unreachable!("an ERROR does not return")
+        }
+    }
 }
 
 /// A column we read: its number and the built-in type it must have.
@@ -184,7 +192,7 @@ unsafe fn primary_key(rel: Oid) -> Oid {
 /// and a domain, another type, a dropped column or another kind of index is refused.
 unsafe fn open(
     t: &Table,
-    columns: &[Column],
+    columns: &[Option<Column>],
     uuid_ops: Oid,
 ) -> Result<pg_sys::Relation, &'static str> {
     if t.rel == pg_sys::InvalidOid {
@@ -207,7 +215,7 @@ unsafe fn open(
         return close("it is not a plain table");
     }
     let desc = pgrx::PgTupleDesc::from_pg_unchecked((*rel).rd_att);
-    for c in columns.iter().chain([&t.key]) {
+    for c in columns.iter().flatten().chain([&t.key]) {
         let fits = c.attnum > 0
             && desc
                 .get(c.attnum as usize - 1)
@@ -299,8 +307,7 @@ unsafe fn read(
                 s
             }
         };
-        let mut columns = vec![store.subject];
-        columns.extend(store.not_after);
+        let columns = [Some(store.subject), store.not_after];
         let opened = open(&store.sessions, &columns, store.uuid_ops).and_then(|s| {
             match &store.revocations {
                 None => Ok((s, None)),
