@@ -16,7 +16,7 @@ cargo fmt --all -- --check
 
 log "cargo clippy (core and extension, warnings are errors)"
 cargo clippy -p auth_core --all-targets -- -D warnings
-cargo clippy -p supabase_auth_ext --lib --no-default-features --features pg15 -- -D warnings
+cargo clippy -p supabase_auth_ext --all-targets --no-default-features --features "pg15 pg_test" -- -D warnings
 
 log "core unit tests (cargo test, no PostgreSQL)"
 cargo test -p auth_core

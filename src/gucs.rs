@@ -1,27 +1,28 @@
-//! Every setting of the extension, defined once in `init()` (called from `_PG_init`).
+//! Every setting of the extension, defined once in `init()` (called from `_PG_init`) and read
+//! only through the named accessors below. The request settings' assign hook moves the
+//! generation counter the auth.* helpers' cache is keyed on ([`generation`]).
 use pgrx::pg_sys;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::ffi::{c_char, c_void, CStr, CString};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 /// auth.jwt_leeway: default clock skew for exp / nbf. SUSET: a user must not widen it.
-pub static JWT_LEEWAY: GucSetting<i32> = GucSetting::<i32>::new(30);
+static JWT_LEEWAY: GucSetting<i32> = GucSetting::<i32>::new(30);
 
 /// Section 4's settings (seconds; SUSET): the flows read them with current_setting.
-pub static REFRESH_REUSE_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
-pub static RESUME_MARGIN: GucSetting<i32> = GucSetting::<i32>::new(60);
-pub static ACCESS_TOKEN_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(3600);
-pub static SESSION_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(0);
+static REFRESH_REUSE_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
+static RESUME_MARGIN: GucSetting<i32> = GucSetting::<i32>::new(60);
+static ACCESS_TOKEN_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(3600);
+static SESSION_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(0);
 
 /// Section 3's settings, all superuser-only (SUSET). Defaults as the contract gives them.
-pub static JWT_SECRET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
-pub static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
-pub static JWT_ISS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
-pub static JWT_ROLE_CLAIM: GucSetting<Option<CString>> =
+static JWT_SECRET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+static JWT_ISS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+static JWT_ROLE_CLAIM: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"role"));
-pub static ANON_ROLE: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"anon"));
-pub static ALLOWED_ROLES: GucSetting<Option<CString>> =
+static ANON_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"anon"));
+static ALLOWED_ROLES: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"anon,authenticated,service_role"));
 
 /// auth.session_check (section 3b): which session store a token's `session_id` must name a
@@ -35,8 +36,7 @@ pub enum SessionCheck {
     #[name = c"supabase"]
     Supabase,
 }
-pub static SESSION_CHECK: GucSetting<SessionCheck> =
-    GucSetting::<SessionCheck>::new(SessionCheck::Off);
+static SESSION_CHECK: GucSetting<SessionCheck> = GucSetting::<SessionCheck>::new(SessionCheck::Off);
 
 /// Whether auth.jwt_secret already had a value when this library loaded on demand, inside a
 /// transaction. Until then it was an unprotected placeholder setting that any user could
@@ -50,16 +50,15 @@ pub fn secret_exposed() -> bool {
 /// The request settings PostgREST (or auth.login) writes and the auth.* helpers read.
 /// We own them (define them) so that an assign hook tells us of every change: that is what
 /// lets auth.uid() answer from a cache with one integer comparison per row.
-pub static CLAIMS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
-pub static CLAIM_LEGACY: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c""));
-pub static CLAIM_SUB: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
-pub static CLAIM_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
-pub static CLAIM_EMAIL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+static CLAIMS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+static CLAIM_LEGACY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+static CLAIM_SUB: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+static CLAIM_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+static CLAIM_EMAIL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 
 /// The current value of a string setting without copying it; None when unset or empty
 /// (the contract: an empty setting counts as unset).
-pub fn value(setting: &'static GucSetting<Option<CString>>) -> Option<&'static CStr> {
+fn value(setting: &'static GucSetting<Option<CString>>) -> Option<&'static CStr> {
     // SAFETY: the GUC machinery keeps this pointer valid until the next change of the
     // setting; callers use it at once and never across a change.
     let ptr = unsafe { *setting.as_ptr() };
@@ -71,8 +70,116 @@ pub fn value(setting: &'static GucSetting<Option<CString>>) -> Option<&'static C
 }
 
 /// The value of a string setting as text; "" when unset.
-pub fn text(setting: &'static GucSetting<Option<CString>>) -> &'static str {
+fn text(setting: &'static GucSetting<Option<CString>>) -> &'static str {
     value(setting).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// auth.jwt_leeway, in seconds.
+pub fn leeway() -> f64 {
+    f64::from(JWT_LEEWAY.get())
+}
+
+/// auth.jwt_secret as text ("" when unset).
+pub fn jwt_secret() -> &'static str {
+    text(&JWT_SECRET)
+}
+
+/// auth.jwt_aud ("" when unset: not checked).
+pub fn jwt_aud() -> &'static str {
+    text(&JWT_AUD)
+}
+
+/// auth.jwt_iss, comma-separated ("" when unset: not checked).
+pub fn jwt_iss() -> &'static str {
+    text(&JWT_ISS)
+}
+
+/// auth.jwt_role_claim.
+pub fn role_claim() -> &'static str {
+    text(&JWT_ROLE_CLAIM)
+}
+
+/// auth.anon_role.
+pub fn anon_role() -> &'static str {
+    text(&ANON_ROLE)
+}
+
+/// auth.allowed_roles, comma-separated.
+pub fn allowed_roles() -> &'static str {
+    text(&ALLOWED_ROLES)
+}
+
+/// auth.session_check.
+pub fn session_check() -> SessionCheck {
+    SESSION_CHECK.get()
+}
+
+/// One of the request settings PostgREST (or auth.login) writes and the helpers read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Request {
+    /// request.jwt.claims: the claims as JSON text.
+    Claims,
+    /// request.jwt.claim: the claims as JSON text (legacy, read first by auth.jwt()).
+    Legacy,
+    /// request.jwt.claim.sub, .role, .email (legacy, read first by the helpers).
+    Sub,
+    Role,
+    Email,
+}
+
+impl Request {
+    /// The legacy per-claim settings.
+    pub const PER_CLAIM: [Request; 3] = [Request::Sub, Request::Role, Request::Email];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Request::Claims => "request.jwt.claims",
+            Request::Legacy => "request.jwt.claim",
+            Request::Sub => "request.jwt.claim.sub",
+            Request::Role => "request.jwt.claim.role",
+            Request::Email => "request.jwt.claim.email",
+        }
+    }
+
+    /// The claim a per-claim setting stands for ("sub", "role", "email").
+    pub fn claim(self) -> &'static str {
+        self.name().rsplit('.').next().unwrap_or_default()
+    }
+
+    fn setting(self) -> &'static GucSetting<Option<CString>> {
+        match self {
+            Request::Claims => &CLAIMS,
+            Request::Legacy => &CLAIM_LEGACY,
+            Request::Sub => &CLAIM_SUB,
+            Request::Role => &CLAIM_ROLE,
+            Request::Email => &CLAIM_EMAIL,
+        }
+    }
+
+    /// The current value without copying it; None when unset or empty.
+    pub fn value(self) -> Option<&'static CStr> {
+        value(self.setting())
+    }
+}
+
+/// Moved by every change of a request setting and every transaction end: the auth.*
+/// helpers' cache is valid while it stands still.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The current generation.
+#[inline(always)]
+pub fn generation() -> u64 {
+    GENERATION.load(Relaxed)
+}
+
+/// Invalidate every cached request value (called at transaction end too).
+pub fn bump_generation() {
+    GENERATION.fetch_add(1, Relaxed);
+}
+
+/// Assign hook of the request settings: only moves the counter; it cannot fail.
+unsafe extern "C-unwind" fn on_request_setting(_new: *const c_char, _extra: *mut c_void) {
+    bump_generation();
 }
 
 /// Check hook of auth.jwt_secret: never refuses (a refusal's message would print the
@@ -123,7 +230,7 @@ unsafe extern "C-unwind" fn check_role_claim(
     }
 }
 
-pub fn init(on_change: unsafe extern "C-unwind" fn(*const c_char, *mut c_void)) {
+pub fn init() {
     // Before defining auth.jwt_secret: did it exist as a placeholder, readable by all?
     // Loaded at connection start (session_preload_libraries, shared_preload_libraries) the
     // backend is still initialising and no client statement has run yet.
@@ -293,7 +400,7 @@ pub fn init(on_change: unsafe extern "C-unwind" fn(*const c_char, *mut c_void)) 
                 GucContext::Userset,
                 GucFlags::default(),
                 None,
-                Some(on_change),
+                Some(on_request_setting),
                 None,
             );
         }

@@ -2,7 +2,7 @@
 //! through serde_json::Value, which rounds big numbers to f64 (a 20-digit id claim would
 //! change). Results are built by [`to_jsonb`] from auth_core's parse, straight to jsonb's
 //! binary form.
-use auth_core::jsonb::Node;
+use auth_core::json::Node;
 use auth_core::{AuthError, Reason};
 use pgrx::callconv::{BoxRet, FcInfo};
 use pgrx::datum::Datum;

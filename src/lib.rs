@@ -16,14 +16,12 @@ mod keycache;
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
     api::context::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests {
-    include!("tests.rs");
-}
+mod tests;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

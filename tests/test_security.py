@@ -380,9 +380,11 @@ def test_default_privileges_reach_nothing_after_upgrade(fresh_db, version):
 
 
 def test_every_function_has_its_pinned_privileges(fresh_db):
-    """Owner, ACL, SECURITY DEFINER, volatility and settings of every function of the
-    extension, installed under hostile default privileges, equal the checked-in list
-    (tests/data/extension_functions.txt); README's privileges section states the same."""
+    """Owner, ACL, SECURITY DEFINER, volatility, parallel safety, strictness, settings and
+    language (for C, the library symbol) of every function of the extension, installed
+    under hostile default privileges, equal the checked-in list
+    (tests/data/extension_functions.txt); README's privileges section states the same.
+    A C function's symbol is checked by CREATE FUNCTION itself (the library must export it)."""
     db = fresh_db()
     with connect(db) as su:
         su.execute("create schema auth")
@@ -397,9 +399,13 @@ def test_every_function_has_its_pinned_privileges(fresh_db):
                      where a.privilege_type = 'EXECUTE'), '-')
                 || ' | ' || case when p.prosecdef then 'security definer' else 'invoker' end
                 || ' | ' || p.provolatile::text
+                || ' | parallel=' || p.proparallel::text
+                || ' | ' || case when p.proisstrict then 'strict' else 'called on null' end
                 || ' | ' || coalesce(array_to_string(p.proconfig, ';'), '-')
+                || ' | ' || case l.lanname when 'c' then 'c:' || p.prosrc else l.lanname end
             from pg_depend d join pg_extension e on e.oid = d.refobjid and e.extname = '{EXT}'
             join pg_proc p on d.classid = 'pg_proc'::regclass and p.oid = d.objid
+            join pg_language l on l.oid = p.prolang
             where d.deptype = 'e' order by 1""")]
     expected = [line for line in (DATA / "extension_functions.txt").read_text().splitlines()
                 if line and not line.startswith("#")]

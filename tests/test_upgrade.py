@@ -187,7 +187,7 @@ def test_the_comparison_sees_a_missing_step_a_grant_and_a_comment(new_db):
     if EARLIER:
         old = new_db(EARLIER[-1])
         diff = differences(catalog(fresh), catalog(old))
-        # the newest earlier release lacks a function this one has (0.3.0: auth.session_active)
+        # the newest earlier release lacks a function this one has (0.4.0: sae_internal.raise)
         assert any(r.startswith("function ") for r in diff["only_first"]), diff
     with connect(other) as c:
         c.execute("GRANT EXECUTE ON FUNCTION auth.sign(jsonb) TO PUBLIC")

@@ -6,7 +6,8 @@
 //! Prints "<ring us/call> <auth_core us/call>", each the best of 10 passes, the two
 //! alternating so that the machine's drift hits both alike.
 use auth_core::claims::VerifyOptions;
-use auth_core::keys::{KeySet, Material};
+use auth_core::keys::KeySet;
+use auth_core::material::Material;
 use auth_core::{b64, jwt};
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use std::time::Instant;

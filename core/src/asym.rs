@@ -5,7 +5,7 @@
 //! SECURITY: no error here carries key bytes; ring's own rejection texts are static.
 use crate::alg::{Alg, Family};
 use crate::error::{AuthError, Result};
-use crate::keys::{Material, RsaPrivate};
+use crate::material::{Material, RsaPrivate};
 use ring::rand::SystemRandom;
 use ring::signature::{self as sig, KeyPair};
 
@@ -357,7 +357,6 @@ pub fn sign(material: &Material, alg: Alg, input: &[u8]) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::b64;
-    use crate::keys::KeySet;
 
     #[test]
     fn rfc8037_a4_signature_is_reproduced() {
@@ -374,65 +373,5 @@ mod tests {
         let other = b64::decode("21qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo").unwrap();
         let d = b64::decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A").unwrap();
         assert!(ed25519_from_seed(d, Some(other)).is_err());
-    }
-
-    fn pem(label: &str, der: &[u8]) -> String {
-        pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der).unwrap()
-    }
-
-    #[test]
-    fn pkcs8_private_keys_sign_and_verify() {
-        let rng = SystemRandom::new();
-        let cases: [(&sig::EcdsaSigningAlgorithm, Alg); 2] = [
-            (&sig::ECDSA_P256_SHA256_FIXED_SIGNING, Alg::ES256),
-            (&sig::ECDSA_P384_SHA384_FIXED_SIGNING, Alg::ES384),
-        ];
-        for (params, alg) in cases {
-            let doc = sig::EcdsaKeyPair::generate_pkcs8(params, &rng).unwrap();
-            let keys = KeySet::from_text(&pem("PRIVATE KEY", doc.as_ref())).unwrap();
-            let token = crate::jwt::sign(r#"{"a":1}"#, &keys, Some(alg)).unwrap();
-            let opts = crate::claims::VerifyOptions::default();
-            assert_eq!(
-                crate::jwt::verify(&token, &keys, &opts, 0.0, 0.0).unwrap(),
-                r#"{"a":1}"#
-            );
-            assert_eq!(
-                b64::decode(token.rsplit('.').next().unwrap())
-                    .unwrap()
-                    .len(),
-                if alg == Alg::ES256 { 64 } else { 96 }
-            );
-        }
-        let doc = sig::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-        let keys = KeySet::from_text(&pem("PRIVATE KEY", doc.as_ref())).unwrap();
-        let token = crate::jwt::sign("{}", &keys, Some(Alg::EdDSA)).unwrap();
-        assert!(crate::jwt::verify(
-            &token,
-            &keys,
-            &crate::claims::VerifyOptions::default(),
-            0.0,
-            0.0
-        )
-        .is_ok());
-        // a public key cannot sign
-        let public = Material::Ed25519 {
-            public: vec![0; 32],
-            seed: None,
-        };
-        assert!(sign(&public, Alg::EdDSA, b"x").is_err());
-    }
-
-    #[test]
-    fn debug_never_prints_key_bytes() {
-        let m = Material::Rsa {
-            n: vec![0xAB; 256],
-            e: vec![1, 0, 1],
-            private: None,
-        };
-        assert_eq!(format!("{m:?}"), "Rsa(256 bytes, private: false)");
-        assert_eq!(
-            format!("{:?}", Material::Hmac(b"hunter2".to_vec())),
-            "Hmac(7 bytes)"
-        );
     }
 }

@@ -1,8 +1,8 @@
 //! Verification options (the `options` jsonb of jwt_verify) and the registered-claim checks.
 use crate::alg::Alg;
 use crate::error::{AuthError, Reason, Result};
-use crate::jsonb::Node;
-use serde_json::{Map, Value};
+use crate::json::Node;
+use serde_json::Value;
 
 /// The options of jwt_verify / jwt_is_valid. Unknown option names are an error, so a typo
 /// (`"algoritms"`) cannot silently switch a check off.
@@ -55,8 +55,7 @@ impl VerifyOptions {
         if text == "{}" {
             return Ok(VerifyOptions::default()); // the default, on every call: skip serde
         }
-        let obj: Map<String, Value> =
-            serde_json::from_str(text).map_err(|_| bad("options must be a JSON object"))?;
+        let obj = crate::json::object(text).ok_or_else(|| bad("options must be a JSON object"))?;
         let mut o = VerifyOptions::default();
         for (name, v) in &obj {
             match name.as_str() {
@@ -220,7 +219,7 @@ mod tests {
 
     fn reason(text: &str, opts: &str, now: f64, leeway: f64) -> Option<Reason> {
         let o = VerifyOptions::from_json(opts).unwrap();
-        let claims = crate::jsonb::parse(text.as_bytes()).unwrap();
+        let claims = crate::json::parse(text.as_bytes()).unwrap();
         check(&claims, &o, now, leeway)
             .err()
             .and_then(|e| e.reason())
@@ -321,7 +320,7 @@ mod tests {
             ..VerifyOptions::default()
         };
         let r = |claims: &str, o: &VerifyOptions| {
-            let c = crate::jsonb::parse(claims.as_bytes()).unwrap();
+            let c = crate::json::parse(claims.as_bytes()).unwrap();
             check(&c, o, 1000.0, 30.0).err().and_then(|e| e.reason())
         };
         let aud = o(Some("a"));

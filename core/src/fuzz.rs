@@ -15,7 +15,7 @@
 use crate::alg::Alg;
 use crate::claims::VerifyOptions;
 use crate::keys::{Key, KeySet, Purpose};
-use crate::{b64, jsonb, jwt, AuthError};
+use crate::{b64, json, jwt, AuthError};
 use std::sync::OnceLock;
 
 /// The harness's fixed test keys (oct, RSA 2048, EC P-256, Ed25519 with private parts),
@@ -179,14 +179,14 @@ pub fn claims(data: &[u8]) {
         return;
     };
     assert_eq!(text.as_bytes(), payload);
-    let h = jsonb::parse(header).expect("an accepted header is JSON");
+    let h = json::parse(header).expect("an accepted header is JSON");
     let named = h.get("alg").and_then(|a| a.as_str());
     assert_eq!(
         named,
         Some(alg.name()),
         "accepted a header naming another alg"
     );
-    let p = jsonb::parse(payload).expect("an accepted payload is JSON");
+    let p = json::parse(payload).expect("an accepted payload is JSON");
     let now = opts.now.unwrap_or(NOW);
     let leeway = opts.leeway.unwrap_or(LEEWAY);
     if let Some(exp) = p.get("exp").and_then(|v| v.as_f64()) {
@@ -296,13 +296,13 @@ pub fn json(s: &[u8]) {
     }
     if let Some(want) = serde_accepts(s) {
         assert_eq!(
-            jsonb::parse(s).is_some(),
+            json::parse(s).is_some(),
             want,
             "{:?}",
             String::from_utf8_lossy(s)
         );
     }
-    if let Some(mut tree) = jsonb::parse(s) {
+    if let Some(mut tree) = json::parse(s) {
         let _ = tree.encode(&mut numeric);
     }
 }

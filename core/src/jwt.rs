@@ -2,10 +2,11 @@
 use crate::alg::{Alg, Family};
 use crate::claims::{self, VerifyOptions};
 use crate::error::{AuthError, Reason, Result};
-use crate::jsonb::Node;
-use crate::keys::{Key, KeySet, Material, Purpose};
+use crate::hmac::{hmac_sign, hmac_verify};
+use crate::json::Node;
+use crate::keys::{Key, KeySet, Purpose};
+use crate::material::Material;
 use crate::{b64, json};
-use hmac::{Mac, SimpleHmac};
 use std::borrow::Cow;
 
 /// Longest token accepted (contract section 1): bounds the work an attacker can cause.
@@ -63,7 +64,7 @@ pub(crate) fn object<'a>(bytes: &'a [u8], name: &str) -> Result<Node<'a>> {
         return Err(malformed(&format!("the {name} is not a JSON object")));
     }
     json::prescan(bytes)?;
-    crate::jsonb::parse(bytes).ok_or_else(|| malformed(&format!("the {name} is not valid JSON")))
+    crate::json::parse(bytes).ok_or_else(|| malformed(&format!("the {name} is not valid JSON")))
 }
 
 /// The protected header, with the members the contract gives meaning to.
@@ -229,44 +230,6 @@ fn check_signature(key: &Key, alg: Alg, parts: &Parts) -> bool {
         Material::Hmac(secret) => hmac_verify(alg, secret, input, &parts.signature),
         other => crate::asym::verify(other, alg, input, &parts.signature),
     }
-}
-
-macro_rules! with_hmac {
-    ($alg:expr, $secret:expr, |$mac:ident| $body:expr) => {
-        match $alg {
-            Alg::HS256 => {
-                let mut $mac =
-                    SimpleHmac::<sha2::Sha256>::new_from_slice($secret).expect("any key length");
-                $body
-            }
-            Alg::HS384 => {
-                let mut $mac =
-                    SimpleHmac::<sha2::Sha384>::new_from_slice($secret).expect("any key length");
-                $body
-            }
-            Alg::HS512 => {
-                let mut $mac =
-                    SimpleHmac::<sha2::Sha512>::new_from_slice($secret).expect("any key length");
-                $body
-            }
-            _ => unreachable!("only HMAC algorithms reach HMAC code"),
-        }
-    };
-}
-
-/// Constant-time comparison of the tag (hmac's `verify_slice` uses `subtle`).
-pub(crate) fn hmac_verify(alg: Alg, secret: &[u8], input: &[u8], signature: &[u8]) -> bool {
-    with_hmac!(alg, secret, |mac| {
-        mac.update(input);
-        mac.verify_slice(signature).is_ok()
-    })
-}
-
-pub(crate) fn hmac_sign(alg: Alg, secret: &[u8], input: &[u8]) -> Vec<u8> {
-    with_hmac!(alg, secret, |mac| {
-        mac.update(input);
-        mac.finalize().into_bytes().to_vec()
-    })
 }
 
 /// `jwt_sign`: claims (compact JSON object text) signed with the chosen key. The header is

@@ -3,7 +3,8 @@
 //! The key's type fixes which algorithms it may serve ([`Family`]); nothing else does.
 use crate::alg::{Alg, Family};
 use crate::error::{AuthError, Result};
-use crate::{b64, json};
+use crate::material::{Material, RsaPrivate};
+use crate::{asym, b64, json};
 use serde_json::{Map, Value};
 
 /// What a key is allowed to be used for.
@@ -11,72 +12,6 @@ use serde_json::{Map, Value};
 pub enum Purpose {
     Sign,
     Verify,
-}
-
-#[derive(Clone, PartialEq, Eq)]
-pub enum Material {
-    /// The secret bytes of an HMAC key (a text secret or an oct JWK).
-    Hmac(Vec<u8>),
-    /// An RSA key: modulus and exponent (big-endian, no leading zeros), and the private
-    /// parts when it can sign.
-    Rsa {
-        n: Vec<u8>,
-        e: Vec<u8>,
-        private: Option<RsaPrivate>,
-    },
-    /// An EC key: its uncompressed point (0x04 || x || y), and the private scalar.
-    Ec {
-        family: Family,
-        point: Vec<u8>,
-        d: Option<Vec<u8>>,
-    },
-    /// An Ed25519 key: the public key, and the 32-byte seed.
-    Ed25519 {
-        public: Vec<u8>,
-        seed: Option<Vec<u8>>,
-    },
-    /// An asymmetric key that serves nothing here, a type or curve we do not support (an
-    /// EC P-521 key, an X25519 key). It is still never an HMAC secret.
-    Unusable { family: Option<Family> },
-}
-
-/// The private parts of an RSA key (two primes, with CRT values).
-#[derive(Clone, PartialEq, Eq)]
-pub struct RsaPrivate {
-    pub d: Vec<u8>,
-    pub p: Vec<u8>,
-    pub q: Vec<u8>,
-    pub dp: Vec<u8>,
-    pub dq: Vec<u8>,
-    pub qi: Vec<u8>,
-}
-
-/// SECURITY: Debug names the kind of key only, so a stray `{:?}` never prints a secret.
-impl std::fmt::Debug for Material {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Material::Hmac(s) => write!(f, "Hmac({} bytes)", s.len()),
-            Material::Rsa { n, private, .. } => {
-                write!(f, "Rsa({} bytes, private: {})", n.len(), private.is_some())
-            }
-            Material::Ec { family, d, .. } => write!(f, "Ec({family:?}, private: {})", d.is_some()),
-            Material::Ed25519 { seed, .. } => write!(f, "Ed25519(private: {})", seed.is_some()),
-            Material::Unusable { family } => write!(f, "Unusable({family:?})"),
-        }
-    }
-}
-
-impl Material {
-    /// Whether the key holds what signing needs.
-    pub fn can_sign(&self) -> bool {
-        match self {
-            Material::Hmac(_) => true,
-            Material::Rsa { private, .. } => private.is_some(),
-            Material::Ec { d, .. } => d.is_some(),
-            Material::Ed25519 { seed, .. } => seed.is_some(),
-            Material::Unusable { .. } => false,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,7 +100,7 @@ impl KeySet {
             });
         }
         if text.trim_start().starts_with('{') {
-            if let Ok(obj) = serde_json::from_str::<Map<String, Value>>(text) {
+            if let Some(obj) = json::object(text) {
                 if obj.contains_key("kty") || obj.contains_key("keys") {
                     return KeySet::from_object(&obj);
                 }
@@ -179,9 +114,9 @@ impl KeySet {
 
     /// A `jsonb` key: a JWK or a JWKS, as JSON text.
     pub fn from_json(text: &str) -> Result<KeySet> {
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(obj)) => KeySet::from_object(&obj),
-            _ => Err(AuthError::InvalidKey(
+        match json::object(text) {
+            Some(obj) => KeySet::from_object(&obj),
+            None => Err(AuthError::InvalidKey(
                 "a jsonb key must be a JWK or a JWKS object".into(),
             )),
         }
@@ -263,9 +198,9 @@ fn key_type(obj: &Map<String, Value>) -> String {
     obj.get("kty").map_or("null".into(), |v| v.to_string())
 }
 
-/// A PEM key (see [`crate::asym::pem`]); a private key both signs and verifies.
+/// A PEM key (see [`asym::pem`]); a private key both signs and verifies.
 fn pem(text: &str) -> Result<Key> {
-    let material = crate::asym::pem(text)?;
+    let material = asym::pem(text)?;
     Ok(Key {
         kid: None,
         alg: AlgRule::Any,
@@ -342,7 +277,7 @@ fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
                     })
                 }
             };
-            crate::asym::rsa(n, e, private)
+            asym::rsa(n, e, private)
                 .map_err(|e| err(&e.to_string().replacen("invalid key: ", "", 1)))?
         }
         Some("EC") => {
@@ -361,7 +296,7 @@ fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
                         None => None,
                         Some(_) => Some(b64_member("d", &str_member("d")?, &err)?),
                     };
-                    crate::asym::ec(f, point, d)
+                    asym::ec(f, point, d)
                         .map_err(|e| err(&e.to_string().replacen("invalid key: ", "", 1)))?
                 }
             }
@@ -370,11 +305,10 @@ fn jwk(obj: &Map<String, Value>, index: Option<usize>) -> Result<Key> {
             Some("Ed25519") => {
                 let x = b64_member("x", &str_member("x")?, &err)?;
                 let m = match str_member("d")? {
-                    None => crate::asym::ed25519(x, None),
-                    Some(_) => crate::asym::ed25519_from_seed(
-                        b64_member("d", &str_member("d")?, &err)?,
-                        Some(x),
-                    ),
+                    None => asym::ed25519(x, None),
+                    Some(_) => {
+                        asym::ed25519_from_seed(b64_member("d", &str_member("d")?, &err)?, Some(x))
+                    }
                 };
                 m.map_err(|e| err(&e.to_string().replacen("invalid key: ", "", 1)))?
             }
@@ -576,5 +510,58 @@ mod tests {
         rsa["dp"] = keys[1]["dq"].clone();
         let err = KeySet::from_json(&rsa.to_string()).unwrap_err();
         assert!(err.to_string().contains("do not belong together"), "{err}");
+    }
+
+    // ring-made PKCS#8 private keys, read as PEM text, sign and verify (asym.rs end to end).
+    fn pem(label: &str, der: &[u8]) -> String {
+        pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der).unwrap()
+    }
+
+    #[test]
+    fn pkcs8_private_keys_sign_and_verify() {
+        let rng = ring::rand::SystemRandom::new();
+        let cases: [(&ring::signature::EcdsaSigningAlgorithm, Alg); 2] = [
+            (
+                &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                Alg::ES256,
+            ),
+            (
+                &ring::signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+                Alg::ES384,
+            ),
+        ];
+        for (params, alg) in cases {
+            let doc = ring::signature::EcdsaKeyPair::generate_pkcs8(params, &rng).unwrap();
+            let keys = KeySet::from_text(&pem("PRIVATE KEY", doc.as_ref())).unwrap();
+            let token = crate::jwt::sign(r#"{"a":1}"#, &keys, Some(alg)).unwrap();
+            let opts = crate::claims::VerifyOptions::default();
+            assert_eq!(
+                crate::jwt::verify(&token, &keys, &opts, 0.0, 0.0).unwrap(),
+                r#"{"a":1}"#
+            );
+            assert_eq!(
+                b64::decode(token.rsplit('.').next().unwrap())
+                    .unwrap()
+                    .len(),
+                if alg == Alg::ES256 { 64 } else { 96 }
+            );
+        }
+        let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let keys = KeySet::from_text(&pem("PRIVATE KEY", doc.as_ref())).unwrap();
+        let token = crate::jwt::sign("{}", &keys, Some(Alg::EdDSA)).unwrap();
+        assert!(crate::jwt::verify(
+            &token,
+            &keys,
+            &crate::claims::VerifyOptions::default(),
+            0.0,
+            0.0
+        )
+        .is_ok());
+        // a public key cannot sign
+        let public = Material::Ed25519 {
+            public: vec![0; 32],
+            seed: None,
+        };
+        assert!(crate::asym::sign(&public, Alg::EdDSA, b"x").is_err());
     }
 }

@@ -10,14 +10,15 @@ pub mod error;
 pub mod flow;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod hmac;
 pub mod json;
-pub mod jsonb;
 pub mod jwt;
 pub mod keys;
+pub mod material;
 pub mod pgjwt;
 pub mod pkce;
 pub mod request;
 pub mod session;
 pub mod uuid;
 
-pub use error::{AuthError, Reason, Result};
+pub use error::{AuthError, Credential, FlowReason, Reason, Result};

@@ -6,8 +6,9 @@
 //! canonical base64url segments of JSON raises 28000 malformed.
 use crate::alg::{Alg, Family};
 use crate::error::{AuthError, Reason, Result};
-use crate::jsonb::Node;
-use crate::jwt::{hmac_sign, hmac_verify, object};
+use crate::hmac::{hmac_sign, hmac_verify};
+use crate::json::Node;
+use crate::jwt::object;
 use crate::{b64, json};
 
 fn hs(algorithm: &str) -> Result<Alg> {

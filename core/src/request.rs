@@ -2,8 +2,8 @@
 //! role is in the claims (a dot path), which roles are allowed, the Authorization header,
 //! and the claims written back with `role` filled in.
 use crate::error::{AuthError, Reason, Result};
-use crate::json;
-use crate::jsonb::Node;
+use crate::json::text::{write, write_str};
+use crate::json::{self, Node};
 use std::borrow::Cow;
 
 /// One step of a role claim path: an object member or an array index.
@@ -75,7 +75,7 @@ impl RolePath {
                 _ => None,
             },
             RolePath::Query(q) => {
-                let v = to_value(claims);
+                let v = Node::to_value(claims);
                 q.query(&v).first().map(|n| match n {
                     serde_json::Value::String(s) => Found::Text(s.clone()),
                     _ => Found::Other,
@@ -136,24 +136,6 @@ fn walk<'t, 'a>(steps: &[Step], claims: &'t Node<'a>) -> Option<&'t Node<'a>> {
             (Step::Index(i), Node::Arr(items)) => items.get(*i),
             _ => None,
         })
-}
-
-/// The claims as a serde_json value (for RFC 9535 queries beyond member names and indexes).
-fn to_value(n: &Node) -> serde_json::Value {
-    use serde_json::Value;
-    match n {
-        Node::Null => Value::Null,
-        Node::Bool(b) => Value::Bool(*b),
-        Node::Num(t) => serde_json::from_str(t).unwrap_or(Value::Null),
-        Node::Str(s) => Value::String(String::from_utf8_lossy(s).into_owned()),
-        Node::Arr(items) => Value::Array(items.iter().map(to_value).collect()),
-        Node::Obj(pairs) => Value::Object(
-            pairs
-                .iter()
-                .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), to_value(v)))
-                .collect(),
-        ),
-    }
 }
 
 /// The steps of an RFC 9535 path made only of member names (`.name`, `['name']`) and
@@ -407,47 +389,10 @@ pub fn with_members(claims: &Node, extra: &[(&str, String)]) -> String {
     out
 }
 
-fn write_str(out: &mut String, s: &[u8]) {
-    // Parsed strings are valid UTF-8 (the parser checks it).
-    out.push_str(&json::quote(&String::from_utf8_lossy(s)));
-}
-
-/// Compact JSON text of a node (numbers byte for byte as they came).
-fn write(out: &mut String, n: &Node) {
-    match n {
-        Node::Null => out.push_str("null"),
-        Node::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Node::Num(t) => out.push_str(t),
-        Node::Str(s) => write_str(out, s),
-        Node::Arr(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write(out, item);
-            }
-            out.push(']');
-        }
-        Node::Obj(pairs) => {
-            out.push('{');
-            for (i, (k, v)) in pairs.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_str(out, k);
-                out.push(':');
-                write(out, v);
-            }
-            out.push('}');
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jsonb::parse;
+    use crate::json::parse;
 
     fn role(path: &str, claims: &str) -> Result<String> {
         RolePath::parse(path)?.role_of(&parse(claims.as_bytes()).unwrap(), "anon")

@@ -1,6 +1,6 @@
 //! Section 3b: whether a token's session has ended. The extension reads the session store
 //! (its own flow sessions, or Supabase Auth's `auth.sessions`); these rules decide.
-use crate::jsonb::Node;
+use crate::json::Node;
 use crate::{AuthError, Reason};
 
 /// What a token's claims say about its session.
@@ -64,7 +64,7 @@ mod tests {
     const ID: &str = "0b0a3f4e-7f0c-4b5e-9a41-2f4c1e9d8a10";
 
     fn claims(json: &str) -> Claim {
-        Claim::of(&crate::jsonb::parse(json.as_bytes()).unwrap())
+        Claim::of(&crate::json::parse(json.as_bytes()).unwrap())
     }
 
     #[test]

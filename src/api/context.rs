@@ -11,32 +11,19 @@
 //! TopTransactionContext, are never written after creation, and the cache is dropped at
 //! transaction end, before that memory is freed. A value already returned stays valid for
 //! the rest of the transaction even if the claims change again (we allocate anew).
-use crate::gucs;
+use crate::gucs::{self, Request};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, IntoDatum, PgMemoryContexts};
 use std::cell::UnsafeCell;
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_void, CStr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-
-/// Assign hook of every request.jwt.* setting: a change invalidates the cache.
-pub unsafe extern "C-unwind" fn on_setting_change(_new: *const c_char, _extra: *mut c_void) {
-    GENERATION.fetch_add(1, Relaxed);
-}
 
 /// Transaction end: cached values die with TopTransactionContext.
 unsafe extern "C-unwind" fn on_xact_event(_event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
-    GENERATION.fetch_add(1, Relaxed);
-}
-
-/// The current generation (auth.whoami compares it with the one auth.login left).
-pub fn generation() -> u64 {
-    GENERATION.load(Relaxed)
+    gucs::bump_generation();
 }
 
 pub fn init() {
-    gucs::init(on_setting_change);
     super::sessions::init();
     install_statement_hooks();
     unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
@@ -78,7 +65,7 @@ static CACHE: BackendLocal = BackendLocal(UnsafeCell::new(EMPTY));
 
 fn cache() -> &'static mut Cache {
     let c = unsafe { &mut *CACHE.0.get() };
-    let g = GENERATION.load(Relaxed);
+    let g = gucs::generation();
     if c.generation != g {
         *c = Cache {
             generation: g,
@@ -106,7 +93,7 @@ fn jsonb_in(text: &CStr) -> Option<pg_sys::Datum> {
 
 fn claims(c: &mut Cache) -> Option<pg_sys::Datum> {
     if let Slot::Unknown = c.claims {
-        c.claims = slot(gucs::value(&gucs::CLAIMS).and_then(jsonb_in));
+        c.claims = slot(Request::Claims.value().and_then(jsonb_in));
     }
     match c.claims {
         Slot::Value(d) => Some(d),
@@ -115,12 +102,9 @@ fn claims(c: &mut Cache) -> Option<pg_sys::Datum> {
 }
 
 /// `coalesce(nullif(<legacy>, ''), nullif(request.jwt.claims, '')::jsonb ->> name)`
-fn field_text(
-    c: &mut Cache,
-    legacy: &'static pgrx::GucSetting<Option<std::ffi::CString>>,
-    name: &str,
-) -> Option<pg_sys::Datum> {
-    if let Some(v) = gucs::value(legacy) {
+fn field_text(c: &mut Cache, legacy: Request) -> Option<pg_sys::Datum> {
+    let name = legacy.claim();
+    if let Some(v) = legacy.value() {
         return in_xact(|| v.to_str().ok().and_then(|s| s.into_datum()));
     }
     let claims = claims(c)?;
@@ -133,14 +117,14 @@ fn field_text(
 }
 
 fn compute_jwt(c: &mut Cache) -> Slot {
-    match gucs::value(&gucs::CLAIM_LEGACY) {
+    match Request::Legacy.value() {
         Some(legacy) => slot(jsonb_in(legacy)),
         None => slot(claims(c)),
     }
 }
 
 fn compute_sub(c: &mut Cache) -> Slot {
-    slot(field_text(c, &gucs::CLAIM_SUB, "sub"))
+    slot(field_text(c, Request::Sub))
 }
 
 fn compute_uid(c: &mut Cache) -> Slot {
@@ -158,11 +142,11 @@ fn compute_uid(c: &mut Cache) -> Slot {
 }
 
 fn compute_role(c: &mut Cache) -> Slot {
-    slot(field_text(c, &gucs::CLAIM_ROLE, "role"))
+    slot(field_text(c, Request::Role))
 }
 
 fn compute_email(c: &mut Cache) -> Slot {
-    slot(field_text(c, &gucs::CLAIM_EMAIL, "email"))
+    slot(field_text(c, Request::Email))
 }
 
 /// The per-row path: one generation comparison and a load. It calls nothing that can
@@ -173,7 +157,7 @@ unsafe fn answer_cached(
     pick: fn(&Cache) -> Slot,
 ) -> Option<pg_sys::Datum> {
     let c = &*CACHE.0.get();
-    if c.generation != GENERATION.load(Relaxed) {
+    if c.generation != gucs::generation() {
         return None;
     }
     match pick(c) {
@@ -316,9 +300,9 @@ fn install_statement_hooks() {
 #[inline(always)]
 fn active_key() -> ActiveKey {
     ActiveKey {
-        generation: GENERATION.load(Relaxed),
+        generation: gucs::generation(),
         statements: STATEMENTS.load(Relaxed),
-        mode: gucs::SESSION_CHECK.get(),
+        mode: gucs::session_check(),
     }
 }
 
@@ -411,125 +395,4 @@ pub unsafe extern "C-unwind" fn sae_auth_claim(fcinfo: pg_sys::FunctionCallInfo)
     }
 }
 
-extension_sql!(
-    r#"
--- Schema auth may already exist (Supabase creates it): created only when missing, and only
--- a schema created here gets USAGE for PUBLIC (sae_internal.pin_privileges).
-CREATE FUNCTION sae_internal.create_auth_schema() RETURNS void LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $f$
-BEGIN
-  IF to_regnamespace('auth') IS NULL THEN
-    CREATE SCHEMA auth;
-  END IF;
-END $f$;
-SELECT sae_internal.create_auth_schema();
-
--- Raw C functions: STABLE (never folded into a cached plan), PARALLEL SAFE. Supabase Auth
--- creates its own auth.uid(), role(), email() and jwt() (SQL functions it owns): those are
--- left as they are, and auth.use_native_helpers() switches them to ours and back.
-CREATE TABLE sae_internal.sae_replaced_helpers (
-  signature text PRIMARY KEY,   -- e.g. auth.uid()
-  definition text NOT NULL,     -- pg_get_functiondef of the function we replaced
-  fn oid NOT NULL               -- that function (CREATE OR REPLACE keeps its OID)
-);
-CREATE FUNCTION sae_internal.native_helpers() RETURNS TABLE(signature text, decl text, symbol text, note text)
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $f$ VALUES
-  ('auth.jwt()', 'auth.jwt() RETURNS jsonb LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_jwt',
-   'The request''s JWT claims: request.jwt.claim (legacy) else request.jwt.claims'),
-  ('auth.uid()', 'auth.uid() RETURNS uuid LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_uid',
-   'The request''s subject as uuid; NULL when absent or not a uuid'),
-  ('auth.sub()', 'auth.sub() RETURNS text LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_sub',
-   'The request''s subject as text'),
-  ('auth.role()', 'auth.role() RETURNS text LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_role',
-   'The request''s role claim'),
-  ('auth.email()', 'auth.email() RETURNS text LANGUAGE c STABLE PARALLEL SAFE', 'sae_auth_email',
-   'The request''s email claim'),
-  ('auth.claim(text)', 'auth.claim(name text) RETURNS jsonb LANGUAGE c STABLE STRICT PARALLEL SAFE',
-   'sae_auth_claim', 'One top-level claim of the request, as jsonb')
-$f$;
-CREATE FUNCTION sae_internal.install_helpers() RETURNS void LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $f$
-DECLARE h record;
-BEGIN
-  FOR h IN SELECT * FROM sae_internal.native_helpers() LOOP
-    IF to_regprocedure(h.signature) IS NULL THEN
-      EXECUTE format('CREATE FUNCTION %s AS %L, %L', h.decl, 'MODULE_PATHNAME', h.symbol);
-      EXECUTE format('COMMENT ON FUNCTION %s IS %L', h.signature, h.note);
-    ELSE
-      RAISE WARNING '% already exists (Supabase Auth''s?): left as it is', h.signature
-        USING HINT = 'SELECT auth.use_native_helpers() switches it to supabase_auth_ext''s.';
-    END IF;
-  END LOOP;
-END $f$;
-SELECT sae_internal.install_helpers();
-
-CREATE FUNCTION auth.session_active() RETURNS boolean LANGUAGE c STABLE PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'sae_auth_session_active';
-COMMENT ON FUNCTION auth.session_active() IS 'Whether the session the request''s claims name (session_id) is live under auth.session_check; true when they name none or the check is off';
-
--- Switch helpers that are not ours (Supabase's SQL ones) to ours, in place: CREATE OR
--- REPLACE keeps each function's OID, owner and ACL, so policies and views that use it keep
--- working. The replaced definition is saved each time (Supabase Auth's migrations re-create
--- these functions), and use_native_helpers(false) restores it.
--- SECURITY: a restore runs the saved text as the function's owner (SET ROLE), never as the
--- caller, and only over our own function with the OID it replaced; if that function was
--- dropped or changed since, it refuses (55000). What it reads (the list of helpers, the
--- saved definitions, our library's path) is in sae_internal, never looked up in schema
--- auth, whose owner may be another role.
-CREATE FUNCTION auth.use_native_helpers(native boolean DEFAULT true) RETURNS text[]
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
-DECLARE
-  h record;
-  lib text := (SELECT probin FROM pg_proc WHERE oid = 'sae_internal.flow_guard()'::regprocedure);
-  done text[] := '{}';
-  fn oid;
-  owner text;
-  caller_role text;
-BEGIN
-  IF native THEN
-    FOR h IN SELECT * FROM sae_internal.native_helpers() LOOP
-      fn := to_regprocedure(h.signature);
-      CONTINUE WHEN fn IS NOT NULL AND EXISTS (
-        SELECT 1 FROM pg_proc WHERE oid = fn AND probin = lib AND prosrc = h.symbol);
-      IF fn IS NOT NULL THEN
-        INSERT INTO sae_internal.sae_replaced_helpers VALUES (h.signature, pg_get_functiondef(fn), fn)
-        ON CONFLICT (signature) DO UPDATE SET definition = excluded.definition, fn = excluded.fn;
-      END IF;
-      EXECUTE format('CREATE OR REPLACE FUNCTION %s AS %L, %L', h.decl, lib, h.symbol);
-      IF fn IS NOT NULL THEN
-        -- While it is switched, the function depends on its saved definition: DROP
-        -- EXTENSION refuses (2BP01) instead of dropping the only copy of Supabase's
-        -- helper. Restoring it (CREATE OR REPLACE) removes this dependency.
-        INSERT INTO pg_depend (classid, objid, objsubid, refclassid, refobjid, refobjsubid, deptype)
-        VALUES ('pg_proc'::regclass, fn, 0, 'pg_class'::regclass,
-                'sae_internal.sae_replaced_helpers'::regclass, 0, 'n');
-      END IF;
-      done := done || h.signature;
-    END LOOP;
-  ELSE
-    FOR h IN SELECT r.*, n.symbol FROM sae_internal.sae_replaced_helpers r
-             JOIN sae_internal.native_helpers() n USING (signature) ORDER BY signature LOOP
-      fn := to_regprocedure(h.signature);
-      IF fn IS DISTINCT FROM h.fn OR NOT EXISTS (
-          SELECT 1 FROM pg_proc WHERE oid = fn AND probin = lib AND prosrc = h.symbol) THEN
-        RAISE EXCEPTION USING ERRCODE = '55000',
-          MESSAGE = format('%s was dropped or changed since use_native_helpers() replaced it', h.signature),
-          DETAIL = 'The saved definition is not restored over a function someone else made.',
-          HINT = format('Recreate it by hand, then: DELETE FROM sae_internal.sae_replaced_helpers WHERE signature = %L', h.signature);
-      END IF;
-      SELECT r.rolname INTO owner FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
-      WHERE p.oid = fn;
-      caller_role := current_setting('role');
-      PERFORM set_config('role', owner, true);
-      EXECUTE h.definition;
-      PERFORM set_config('role', caller_role, true);
-      DELETE FROM sae_internal.sae_replaced_helpers WHERE signature = h.signature;
-      done := done || h.signature;
-    END LOOP;
-  END IF;
-  RETURN done;
-END $f$;
-COMMENT ON FUNCTION auth.use_native_helpers(boolean) IS 'Switch auth.uid/role/email/jwt/sub/claim that are not ours (Supabase''s SQL helpers) to the native ones, in place (true), or back (false)';
-"#,
-    name = "auth_context",
-);
+pgrx::extension_sql_file!("../../sql/surface/context.sql", name = "auth_context");

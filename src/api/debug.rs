@@ -1,9 +1,9 @@
 //! auth.whoami() and auth.stats(): what this backend's request context is, and what its
 //! verifications and key cache have done. Per backend, nothing shared, nothing persisted.
-use crate::gucs;
+use crate::gucs::Request;
 use crate::jsonb::{jsonb_in, JsonbOut};
 use auth_core::json::quote;
-use auth_core::jsonb::Node;
+use auth_core::json::Node;
 use auth_core::{AuthError, Reason};
 use pgrx::prelude::*;
 use std::cell::Cell;
@@ -33,13 +33,13 @@ pub fn record<T>(r: &auth_core::Result<T>) {
 
 /// auth.login has just set the claims.
 pub fn mark_login() {
-    LOGIN_MARK.with(|m| m.set(Some(super::context::generation())));
+    LOGIN_MARK.with(|m| m.set(Some(crate::gucs::generation())));
 }
 
 /// Whether the request settings are still exactly what auth.login set (no request.jwt.*
 /// setting changed since, same transaction).
 pub fn claims_from_login() -> bool {
-    LOGIN_MARK.with(Cell::get) == Some(super::context::generation())
+    LOGIN_MARK.with(Cell::get) == Some(crate::gucs::generation())
 }
 
 fn text(s: Option<&str>) -> String {
@@ -48,17 +48,17 @@ fn text(s: Option<&str>) -> String {
 
 /// Why auth.uid() is NULL, following its own rules; None when it is not.
 fn uid_null_because() -> Option<&'static str> {
-    if let Some(sub) = gucs::value(&gucs::CLAIM_SUB) {
+    if let Some(sub) = Request::Sub.value() {
         let ok = sub.to_str().ok().and_then(auth_core::uuid::parse).is_some();
         return (!ok).then_some("request.jwt.claim.sub (legacy, read first) is not a uuid");
     }
-    let Some(claims) = gucs::value(&gucs::CLAIMS) else {
+    let Some(claims) = Request::Claims.value() else {
         return Some("request.jwt.claims is not set: no auth.login in this transaction, no PostgREST request");
     };
     let bytes = claims.to_bytes();
     let tree = auth_core::json::prescan(bytes)
         .ok()
-        .and_then(|_| auth_core::jsonb::parse(bytes));
+        .and_then(|_| auth_core::json::parse(bytes));
     let Some(tree) = tree else {
         return Some("request.jwt.claims is not valid JSON (auth.uid() raises 22P02)");
     };
@@ -88,22 +88,18 @@ fn whoami() -> JsonbOut {
                 .into_owned(),
         )
     };
-    let claims_from = if gucs::value(&gucs::CLAIM_LEGACY).is_some() {
+    let claims_from = if Request::Legacy.value().is_some() {
         Some("request.jwt.claim")
-    } else if gucs::value(&gucs::CLAIMS).is_some() {
+    } else if Request::Claims.value().is_some() {
         Some("request.jwt.claims")
     } else {
         None
     };
-    let legacy: Vec<String> = [
-        ("request.jwt.claim.sub", &gucs::CLAIM_SUB),
-        ("request.jwt.claim.role", &gucs::CLAIM_ROLE),
-        ("request.jwt.claim.email", &gucs::CLAIM_EMAIL),
-    ]
-    .iter()
-    .filter(|(_, s)| gucs::value(s).is_some())
-    .map(|(n, _)| quote(n))
-    .collect();
+    let legacy: Vec<String> = Request::PER_CLAIM
+        .iter()
+        .filter(|s| s.value().is_some())
+        .map(|s| quote(s.name()))
+        .collect();
     let by_login = claims_from_login();
     let set_by = if by_login {
         Some("auth.login")
@@ -154,15 +150,13 @@ fn stats() -> JsonbOut {
     JsonbOut(jsonb_in(&json))
 }
 
-extension_sql!(
-    r#"
-CREATE FUNCTION auth.whoami() RETURNS jsonb LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'whoami_wrapper';
-CREATE FUNCTION auth.stats() RETURNS jsonb LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'stats_wrapper';
-COMMENT ON FUNCTION auth.whoami() IS 'The current role, where the request claims came from, and why auth.uid() is NULL when it is';
-COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, and, for superusers, the key cache''s figures';
-"#,
+pgrx::extension_sql_file!(
+    "../../sql/surface/debug.sql",
     name = "auth_debug",
-    requires = ["auth_context"],
+    requires = ["auth_context"]
 );
+
+super::export! {
+    sae_auth_whoami, pg_finfo_sae_auth_whoami => whoami_wrapper;
+    sae_auth_stats, pg_finfo_sae_auth_stats => stats_wrapper;
+}

@@ -5,13 +5,12 @@
 //! verification of an access token, and one thing PL/pgSQL cannot do: commit a change that
 //! must survive the error raised right after it (a burnt auth code, a revoked session).
 use super::login::{configured_keys, first_issuer, login_options};
-use crate::error::OrReport;
+use crate::error::{report, Error, OrReport};
 use crate::jsonb::{to_jsonb, JsonbOut};
 use auth_core::{flow, AuthError, Reason};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode::*;
 
 /// 25006 on a hot standby: the flows write; verification works there. 0A000 outside READ
 /// COMMITTED: a revocation committed by another transaction must stop the next refresh,
@@ -20,28 +19,10 @@ use pgrx::PgSqlErrorCode::*;
 #[pg_extern(sql = false)]
 fn flow_guard() -> Result<(), ErrorReport> {
     if unsafe { pg_sys::XactIsoLevel } != pg_sys::XACT_READ_COMMITTED as i32 {
-        return Err(ErrorReport::new(
-            ERRCODE_FEATURE_NOT_SUPPORTED,
-            "auth flows run only in READ COMMITTED transactions",
-            "",
-        )
-        .set_hint(
-            "A revocation committed meanwhile must be seen; call the flow outside REPEATABLE \
-             READ and SERIALIZABLE transactions."
-                .to_owned(),
-        ));
+        return Err(report(Error::NotReadCommitted));
     }
     if unsafe { pg_sys::RecoveryInProgress() } {
-        return Err(ErrorReport::new(
-            ERRCODE_READ_ONLY_SQL_TRANSACTION,
-            "auth flows cannot run on a hot standby",
-            "",
-        )
-        .set_hint(
-            "Call auth.pkce_begin, pkce_exchange, refresh, resume and revoke_* on the primary; \
-             auth.login and jwt_verify work here."
-                .to_owned(),
-        ));
+        return Err(report(Error::Standby));
     }
     Ok(())
 }
@@ -62,7 +43,7 @@ fn flow_hash(secret: &str) -> Vec<u8> {
 /// secret that is not in the tables), the previous refresh token and the session id.
 fn seal_key<'a>(token: &'a str, session: &'a str) -> flow::SealKey<'a> {
     flow::SealKey {
-        server: crate::gucs::text(&crate::gucs::JWT_SECRET).as_bytes(),
+        server: crate::gucs::jwt_secret().as_bytes(),
         token,
         session,
     }
@@ -84,9 +65,8 @@ fn flow_open(secret: &str, sid: &str, sealed: &[u8]) -> Option<String> {
 /// fault is being expired (auth.resume then refreshes); 28000 for anything else.
 #[pg_extern(sql = false)]
 fn flow_claims(token: Option<&str>) -> Result<Option<JsonbOut>, ErrorReport> {
-    let token = token.ok_or_else(|| {
-        crate::error::report(AuthError::token(Reason::Malformed, "no access token"))
-    })?;
+    let token =
+        token.ok_or_else(|| report(AuthError::token(Reason::Malformed, "no access token")))?;
     let keys = configured_keys()?;
     match super::verify(token, &keys, &login_options(), to_jsonb) {
         Err(AuthError::Token {
@@ -169,12 +149,6 @@ const DONE: u32 = 1; // + the number of rows the statement touched
 /// touched. Fails closed: when no worker can be started, or the worker does not commit,
 /// this raises (53000 or XX000) and the caller never reports what did not happen.
 fn commit(action: Commit, arg: &str) -> Result<u64, ErrorReport> {
-    let fail = |code, why: &str| {
-        ErrorReport::new(code, format!("{}: {why}", action.failed()), "").set_hint(
-            "Nothing was verified or changed; try again. Background workers: max_worker_processes."
-                .to_owned(),
-        )
-    };
     // The worker connects as the current user: inside the flows' SECURITY DEFINER entry
     // points that is the extension's owner, who owns the tables (no PUBLIC caller reaches
     // this function directly).
@@ -209,24 +183,26 @@ fn commit(action: Commit, arg: &str) -> Result<u64, ErrorReport> {
         }
         let Some(worker) = started else {
             pg_sys::dsm_detach(seg);
-            return Err(fail(
-                ERRCODE_INSUFFICIENT_RESOURCES,
-                "no background worker slot is free",
-            ));
+            return Err(report(Error::NoWorker {
+                failed: action.failed(),
+            }));
         };
         let stopped = worker.wait_for_shutdown();
         let outcome = slot.read_volatile();
         pg_sys::dsm_detach(seg);
         if stopped.is_err() {
-            return Err(fail(ERRCODE_INTERNAL_ERROR, "the worker did not finish"));
+            return Err(report(Error::NotCommitted {
+                failed: action.failed(),
+                why: "the worker did not finish",
+            }));
         }
         outcome
     };
     match outcome {
-        NOT_DONE => Err(fail(
-            ERRCODE_INTERNAL_ERROR,
-            "the worker did not commit (see the server log)",
-        )),
+        NOT_DONE => Err(report(Error::NotCommitted {
+            failed: action.failed(),
+            why: "the worker did not commit (see the server log)",
+        })),
         n => Ok(u64::from(n - DONE)),
     }
 }
@@ -237,9 +213,7 @@ fn commit(action: Commit, arg: &str) -> Result<u64, ErrorReport> {
 #[pg_extern(sql = false)]
 fn flow_claim(code_hash_hex: &str) -> Result<bool, ErrorReport> {
     if code_hash_hex.len() != 64 || !code_hash_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(crate::error::report(AuthError::InvalidOption(
-            "not a code hash".into(),
-        )));
+        return Err(report(AuthError::InvalidOption("not a code hash".into())));
     }
     Ok(commit(Commit::Claim, code_hash_hex)? == 1)
 }
@@ -250,11 +224,10 @@ fn flow_revoke(sid: pgrx::Uuid) -> Result<(), ErrorReport> {
     let sid = sid.to_string();
     match commit(Commit::Revoke, &sid)? {
         1 => Ok(()),
-        _ => Err(ErrorReport::new(
-            ERRCODE_INTERNAL_ERROR,
-            "the session could not be revoked: no row was recorded",
-            "",
-        )),
+        _ => Err(report(Error::NotCommitted {
+            failed: "the session could not be revoked",
+            why: "no row was recorded",
+        })),
     }
 }
 
@@ -262,11 +235,7 @@ fn flow_revoke(sid: pgrx::Uuid) -> Result<(), ErrorReport> {
 /// (every earlier release is installable, then upgraded); it commits nothing.
 #[pg_extern(sql = false)]
 fn flow_commit(_action: &str, _arg: &str) -> Result<bool, ErrorReport> {
-    Err(ErrorReport::new(
-        ERRCODE_FEATURE_NOT_SUPPORTED,
-        "auth._flow_commit is gone: ALTER EXTENSION supabase_auth_ext UPDATE",
-        "",
-    ))
+    Err(report(Error::FlowCommitGone))
 }
 
 /// The worker behind [`commit`]: connects to the caller's database as the caller's current
@@ -330,4 +299,22 @@ pub extern "C-unwind" fn sae_flow_commit_main(arg: pg_sys::Datum) {
     }
 }
 
-extension_sql_file!("flows.sql", name = "auth_flows", requires = ["auth_login"],);
+extension_sql_file!(
+    "../../sql/surface/flows.sql",
+    name = "auth_flows",
+    requires = ["auth_login"],
+);
+
+super::export! {
+    sae_flow_guard, pg_finfo_sae_flow_guard => flow_guard_wrapper;
+    sae_flow_secret, pg_finfo_sae_flow_secret => flow_secret_wrapper;
+    sae_flow_hash, pg_finfo_sae_flow_hash => flow_hash_wrapper;
+    sae_flow_seal, pg_finfo_sae_flow_seal => flow_seal_wrapper;
+    sae_flow_open, pg_finfo_sae_flow_open => flow_open_wrapper;
+    sae_flow_claims, pg_finfo_sae_flow_claims => flow_claims_wrapper;
+    sae_flow_issuer, pg_finfo_sae_flow_issuer => flow_issuer_wrapper;
+    sae_flow_own_row, pg_finfo_sae_flow_own_row => flow_own_row_wrapper;
+    sae_flow_claim, pg_finfo_sae_flow_claim => flow_claim_wrapper;
+    sae_flow_revoke, pg_finfo_sae_flow_revoke => flow_revoke_wrapper;
+    sae_flow_pkce, pg_finfo_sae_flow_pkce => super::pkce::pkce_verify_wrapper;
+}

@@ -4,7 +4,7 @@ use crate::jsonb::{numbers_fit, to_jsonb, JsonbOut, JsonbText};
 use crate::keycache::{jsonb_key, text_key, JsonbKey};
 use auth_core::alg::Alg;
 use auth_core::claims::VerifyOptions;
-use auth_core::jsonb::Node;
+use auth_core::json::Node;
 use auth_core::keys::KeySet;
 use auth_core::{jwt, AuthError};
 use pgrx::pg_sys::panic::ErrorReport;

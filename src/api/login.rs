@@ -1,19 +1,19 @@
 //! Section 3: auth.login, auth.logout, auth.authenticate, auth.sign, auth.issue_api_key:
 //! PostgREST's per-request step (and the API gateway's apikey check) inside the database.
 use super::now;
-use crate::error::OrReport;
-use crate::gucs::{self, text};
+use crate::error::{report, Error, OrReport};
+use crate::gucs::{self, Request};
 use crate::jsonb::{to_jsonb, JsonbOut, JsonbText};
 use crate::keycache::configured_key;
 use auth_core::claims::VerifyOptions;
-use auth_core::jsonb::Node;
-use auth_core::keys::{KeySet, Material};
+use auth_core::json::Node;
+use auth_core::keys::KeySet;
+use auth_core::material::Material;
 use auth_core::request::{self, RolePath};
 use auth_core::session::{self, Claim};
 use auth_core::{json, jwt, AuthError};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode::*;
 use std::ffi::CString;
 use std::rc::Rc;
 
@@ -21,7 +21,7 @@ use std::rc::Rc;
 const MIN_SECRET_BYTES: usize = 32;
 
 fn key_error(msg: &str) -> ErrorReport {
-    crate::error::report(AuthError::InvalidKey(format!("auth.jwt_secret {msg}")))
+    report(AuthError::InvalidKey(format!("auth.jwt_secret {msg}")))
 }
 
 /// The configured key, parsed once per backend. SECURITY: no message names its value.
@@ -32,14 +32,14 @@ pub(crate) fn configured_keys() -> Result<Rc<KeySet>, ErrorReport> {
              load the library with session_preload_libraries (README: Security model)",
         ));
     }
-    let secret = text(&gucs::JWT_SECRET);
+    let secret = gucs::jwt_secret();
     if secret.is_empty() {
         return Err(key_error("is not set"));
     }
     let keys = configured_key(secret).map_err(|e| match e {
         // the parse error names what is wrong, never the bytes
         AuthError::InvalidKey(why) => key_error(&format!("is not a usable key: {why}")),
-        other => crate::error::report(other),
+        other => report(other),
     })?;
     let short = keys
         .keys
@@ -55,8 +55,8 @@ pub(crate) fn configured_keys() -> Result<Rc<KeySet>, ErrorReport> {
 
 /// The checks PostgREST makes: auth.jwt_aud (when the token has aud), auth.jwt_iss.
 pub(crate) fn login_options() -> VerifyOptions {
-    let aud = text(&gucs::JWT_AUD);
-    let iss = request::list(text(&gucs::JWT_ISS));
+    let aud = gucs::jwt_aud();
+    let iss = request::list(gucs::jwt_iss());
     VerifyOptions {
         aud: (!aud.is_empty()).then(|| vec![aud.to_owned()]),
         postgrest: true,
@@ -67,7 +67,7 @@ pub(crate) fn login_options() -> VerifyOptions {
 
 /// The issuer put into tokens this database makes: the first entry of auth.jwt_iss.
 pub(crate) fn first_issuer() -> Option<&'static str> {
-    request::list(text(&gucs::JWT_ISS)).first().copied()
+    request::list(gucs::jwt_iss()).first().copied()
 }
 
 thread_local! {
@@ -77,7 +77,7 @@ thread_local! {
 }
 
 fn role_path() -> Result<Rc<RolePath>, ErrorReport> {
-    let setting = text(&gucs::JWT_ROLE_CLAIM);
+    let setting = gucs::role_claim();
     ROLE_PATH.with_borrow_mut(|cached| {
         if let Some((_, p)) = cached.as_ref().filter(|(t, _)| t == setting) {
             return Ok(p.clone());
@@ -99,7 +99,7 @@ struct Grant {
 /// Verify `token` with the configured key and checks and read its role (`Token` errors are
 /// the caller's to word: auth.login and the apikey check say different things).
 fn grant(token: Option<&str>) -> Result<auth_core::Result<Grant>, ErrorReport> {
-    let anon = text(&gucs::ANON_ROLE);
+    let anon = gucs::anon_role();
     let Some(token) = token else {
         return Ok(
             request::anonymous(anon).and_then(|role| with_role(&mut Node::Obj(vec![]), "{}", role))
@@ -143,7 +143,7 @@ fn with_role(tree: &mut Node, text: &str, role: String) -> auth_core::Result<Gra
 /// API keys are for the anon role or service_role (the gateway's two keys): the reason
 /// when `role` is neither.
 fn api_key_role_error(role: &str) -> Option<String> {
-    let anon = text(&gucs::ANON_ROLE);
+    let anon = gucs::anon_role();
     (role != anon && role != "service_role").then(|| {
         format!(
             "an API key's role must be {} or \"service_role\"",
@@ -152,18 +152,16 @@ fn api_key_role_error(role: &str) -> Option<String> {
     })
 }
 
-fn not_allowed(role: &str, why: &str) -> ErrorReport {
-    ErrorReport::new(
-        ERRCODE_INSUFFICIENT_PRIVILEGE,
-        format!("role {} is not allowed", json::quote(role)),
-        "",
-    )
-    .set_detail(why.to_owned())
+fn not_allowed(role: &str, why: &'static str) -> ErrorReport {
+    report(Error::RoleNotAllowed {
+        role: role.to_owned(),
+        why,
+    })
 }
 
 /// Refuse a role outside auth.allowed_roles, or a superuser role even when listed.
 fn check_role(role: &str) -> Result<(), ErrorReport> {
-    if !request::list(text(&gucs::ALLOWED_ROLES)).contains(&role) {
+    if !request::list(gucs::allowed_roles()).contains(&role) {
         return Err(not_allowed(role, "it is not in auth.allowed_roles"));
     }
     let name = CString::new(role).map_err(|_| not_allowed(role, "the name holds a NUL"))?;
@@ -174,19 +172,11 @@ fn check_role(role: &str) -> Result<(), ErrorReport> {
     Ok(())
 }
 
-fn require_transaction_block(what: &str) -> Result<(), ErrorReport> {
+fn require_transaction_block(what: &'static str) -> Result<(), ErrorReport> {
     if unsafe { pg_sys::IsTransactionBlock() } {
         return Ok(());
     }
-    Err(ErrorReport::new(
-        ERRCODE_NO_ACTIVE_SQL_TRANSACTION,
-        format!("{what} can only be used in transaction blocks"),
-        "",
-    )
-    .set_hint(
-        "Its role switch and claims last until the end of the transaction: call it after BEGIN."
-            .to_owned(),
-    ))
+    Err(report(Error::NoTransactionBlock { what }))
 }
 
 /// SET LOCAL `name` = `value`, with the caller's rights (as set_config(name, value, true)).
@@ -216,14 +206,9 @@ fn set_local(name: &str, value: &str) {
 /// take precedence in the auth.* helpers.
 fn set_claims(claims: &str) {
     set_local("request.jwt.claims", claims);
-    for (name, setting) in [
-        ("request.jwt.claim", &gucs::CLAIM_LEGACY),
-        ("request.jwt.claim.sub", &gucs::CLAIM_SUB),
-        ("request.jwt.claim.role", &gucs::CLAIM_ROLE),
-        ("request.jwt.claim.email", &gucs::CLAIM_EMAIL),
-    ] {
-        if gucs::value(setting).is_some() {
-            set_local(name, "");
+    for setting in [Request::Legacy, Request::Sub, Request::Role, Request::Email] {
+        if setting.value().is_some() {
+            set_local(setting.name(), "");
         }
     }
 }
@@ -261,20 +246,13 @@ fn authenticate(
     authorization: Option<&str>,
 ) -> Result<JsonbOut, ErrorReport> {
     require_transaction_block("auth.authenticate")?;
-    let invalid = |detail: String| {
-        ErrorReport::new(
-            ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-            "invalid API key",
-            "",
-        )
-        .set_detail(detail)
-    };
+    let invalid = |detail: String| report(Error::ApiKey { detail });
     let key = apikey
         .filter(|k| !k.is_empty())
         .ok_or_else(|| invalid("no API key".into()))?;
     let g = grant(Some(key))?.map_err(|e| match e {
         AuthError::Token { reason, detail } => invalid(format!("{reason}: {detail}")),
-        other => crate::error::report(other),
+        other => report(other),
     })?;
     if let Some(why) = api_key_role_error(&g.role) {
         return Err(invalid(why));
@@ -287,10 +265,10 @@ fn authenticate(
 #[pg_extern(sql = false)] // declared in schema auth below
 fn sign(claims: JsonbText) -> Result<String, ErrorReport> {
     let keys = configured_keys()?;
-    let tree = auth_core::jsonb::parse(claims.0.as_bytes())
+    let tree = auth_core::json::parse(claims.0.as_bytes())
         .filter(|t| matches!(t, Node::Obj(_)))
         .ok_or_else(|| {
-            crate::error::report(AuthError::InvalidOption(
+            report(AuthError::InvalidOption(
                 "claims must be a JSON object".into(),
             ))
         })?;
@@ -306,11 +284,11 @@ fn sign(claims: JsonbText) -> Result<String, ErrorReport> {
 #[pg_extern(sql = false)] // declared in schema auth below
 fn issue_api_key(role: &str, expires_in: pgrx::datum::Interval) -> Result<String, ErrorReport> {
     if let Some(why) = api_key_role_error(role) {
-        return Err(crate::error::report(AuthError::InvalidOption(why)));
+        return Err(report(AuthError::InvalidOption(why)));
     }
     let seconds = interval_seconds(&expires_in);
     if seconds <= 0.0 {
-        return Err(crate::error::report(AuthError::InvalidOption(
+        return Err(report(AuthError::InvalidOption(
             "expires_in must be positive".into(),
         )));
     }
@@ -339,24 +317,16 @@ fn interval_seconds(i: &pgrx::datum::Interval) -> f64 {
 
 // pgrx would declare these in the extension's schema; they belong in auth, which may
 // predate us (Supabase), so they are declared here over pgrx's generated wrappers.
-extension_sql!(
-    r#"
-CREATE FUNCTION auth.login(token text) RETURNS jsonb LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'login_wrapper';
-CREATE FUNCTION auth.logout() RETURNS void LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'logout_wrapper';
-CREATE FUNCTION auth.authenticate(apikey text, "authorization" text DEFAULT NULL) RETURNS jsonb
-  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'authenticate_wrapper';
-CREATE FUNCTION auth.sign(claims jsonb) RETURNS text LANGUAGE c VOLATILE STRICT
-  AS 'MODULE_PATHNAME', 'sign_wrapper';
-CREATE FUNCTION auth.issue_api_key(role text, expires_in interval DEFAULT '10 years') RETURNS text
-  LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'issue_api_key_wrapper';
-COMMENT ON FUNCTION auth.login(text) IS 'Verify a JWT with auth.jwt_secret, then SET LOCAL ROLE to its role and set request.jwt.claims (PostgREST''s per-request step)';
-COMMENT ON FUNCTION auth.logout() IS 'Back to the session role with no claims, for the rest of the transaction';
-COMMENT ON FUNCTION auth.authenticate(text, text) IS 'Check an API key (anon or service_role), then auth.login with the Authorization bearer token or the key itself';
-COMMENT ON FUNCTION auth.sign(jsonb) IS 'Sign claims with auth.jwt_secret, adding iat and exp (superuser and granted roles only)';
-COMMENT ON FUNCTION auth.issue_api_key(text, interval) IS 'Make a long-lived anon or service_role API key (superuser and granted roles only)';
-"#,
+pgrx::extension_sql_file!(
+    "../../sql/surface/login.sql",
     name = "auth_login",
-    requires = ["auth_context"],
+    requires = ["auth_context"]
 );
+
+super::export! {
+    sae_auth_login, pg_finfo_sae_auth_login => login_wrapper;
+    sae_auth_logout, pg_finfo_sae_auth_logout => logout_wrapper;
+    sae_auth_authenticate, pg_finfo_sae_auth_authenticate => authenticate_wrapper;
+    sae_auth_sign, pg_finfo_sae_auth_sign => sign_wrapper;
+    sae_auth_issue_api_key, pg_finfo_sae_auth_issue_api_key => issue_api_key_wrapper;
+}

@@ -3,11 +3,11 @@
 //! current snapshot, below the executor: no SQL, no privilege check (the login role needs no
 //! grant on any session table), no search_path, and nothing a table's owner can make us run
 //! (the store's shape is checked: plain table, built-in types, a btree primary key on id).
-use crate::gucs::{SessionCheck, SESSION_CHECK};
+use crate::gucs::{self, SessionCheck};
 use auth_core::session::{self, Claim, Stored};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::pg_sys::{self, Oid};
-use pgrx::{FromDatum, IntoDatum, PgSqlErrorCode};
+use pgrx::{FromDatum, IntoDatum};
 use std::cell::Cell;
 use std::ffi::CStr;
 
@@ -16,7 +16,7 @@ use std::ffi::CStr;
 /// its end, unknown or another subject's. Raises 55000 when the configured store is missing
 /// or not what it should be (fail closed: never a pass).
 pub fn active(claim: Claim, sub: Option<&str>) -> bool {
-    let mode = SESSION_CHECK.get();
+    let mode = gucs::session_check();
     let id = match (mode, claim) {
         (SessionCheck::Off, _) | (_, Claim::None) => return true,
         (_, Claim::Bad) => return false,
@@ -80,16 +80,10 @@ pub fn init() {
 }
 
 fn store_error(mode: SessionCheck, what: &str) -> ErrorReport {
-    let hint = match mode {
-        SessionCheck::Flows => "CREATE EXTENSION supabase_auth_ext in this database, or set auth.session_check only where it is installed.",
-        _ => "Set auth.session_check = 'supabase' only in a database where Supabase Auth keeps auth.sessions (id uuid primary key, user_id uuid, not_after timestamptz).",
-    };
-    ErrorReport::new(
-        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-        format!("auth.session_check cannot read its sessions: {what}"),
-        "",
-    )
-    .set_hint(hint.to_owned())
+    crate::error::report(crate::error::Error::SessionStore {
+        mode,
+        what: what.to_owned(),
+    })
 }
 
 unsafe fn relid(ns: Oid, name: &CStr) -> Oid {

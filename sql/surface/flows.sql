@@ -54,44 +54,38 @@ CREATE INDEX sae_flow_refresh_tokens_session ON sae_internal.sae_flow_refresh_to
 
 -- The Rust helpers (src/api/flows.rs), for the functions below only.
 CREATE FUNCTION sae_internal.flow_guard() RETURNS void LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'flow_guard_wrapper';
+  AS 'MODULE_PATHNAME', 'sae_flow_guard';
 CREATE FUNCTION sae_internal.flow_secret() RETURNS text LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'flow_secret_wrapper';
+  AS 'MODULE_PATHNAME', 'sae_flow_secret';
 CREATE FUNCTION sae_internal.flow_hash(secret text) RETURNS bytea LANGUAGE c IMMUTABLE STRICT
-  AS 'MODULE_PATHNAME', 'flow_hash_wrapper';
+  AS 'MODULE_PATHNAME', 'sae_flow_hash';
 CREATE FUNCTION sae_internal.flow_seal(secret text, sid text, data text) RETURNS bytea
-  LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'flow_seal_wrapper';
+  LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'sae_flow_seal';
 CREATE FUNCTION sae_internal.flow_open(secret text, sid text, sealed bytea) RETURNS text
-  LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'flow_open_wrapper';
+  LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'sae_flow_open';
 CREATE FUNCTION sae_internal.flow_claims(token text) RETURNS jsonb LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'flow_claims_wrapper';
+  AS 'MODULE_PATHNAME', 'sae_flow_claims';
 CREATE FUNCTION sae_internal.flow_issuer() RETURNS text LANGUAGE c STABLE
-  AS 'MODULE_PATHNAME', 'flow_issuer_wrapper';
+  AS 'MODULE_PATHNAME', 'sae_flow_issuer';
 CREATE FUNCTION sae_internal.flow_own_row(xmin text) RETURNS boolean LANGUAGE c VOLATILE STRICT
-  AS 'MODULE_PATHNAME', 'flow_own_row_wrapper';
+  AS 'MODULE_PATHNAME', 'sae_flow_own_row';
 CREATE FUNCTION sae_internal.flow_claim(code_hash_hex text) RETURNS boolean
-  LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'flow_claim_wrapper';
+  LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'sae_flow_claim';
 CREATE FUNCTION sae_internal.flow_revoke(sid uuid) RETURNS void LANGUAGE c VOLATILE STRICT
-  AS 'MODULE_PATHNAME', 'flow_revoke_wrapper';
+  AS 'MODULE_PATHNAME', 'sae_flow_revoke';
 CREATE FUNCTION sae_internal.flow_pkce(verifier text, challenge text, method text) RETURNS boolean
-  LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'pkce_verify_wrapper';
+  LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'sae_flow_pkce';
 CREATE FUNCTION sae_internal.flow_sign(claims jsonb) RETURNS text LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'sign_wrapper';
+  AS 'MODULE_PATHNAME', 'sae_auth_sign';
 
 -- The helpers below run only inside the SECURITY DEFINER entry points, under their fixed
 -- search_path; nobody but the owner may execute them. They carry no SET of their own: that
 -- lets the SQL ones be inlined and spares a GUC save and restore per call.
+-- A flow's refusal: 28000 `invalid auth code: <reason>`, `invalid refresh token: <reason>`,
+-- `invalid JWT: <reason>`, or 22023 `invalid option: ...` (what = 'option'). The SQLSTATE
+-- and the message come from src/error.rs, the one place every error is made.
 CREATE FUNCTION sae_internal.flow_raise(what text, reason text, detail text DEFAULT NULL)
-RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-  code text := CASE what WHEN 'option' THEN '22023' ELSE '28000' END;
-BEGIN
-  IF detail IS NULL THEN
-    RAISE EXCEPTION USING ERRCODE = code, MESSAGE = format('invalid %s: %s', what, reason);
-  END IF;
-  RAISE EXCEPTION USING ERRCODE = code, MESSAGE = format('invalid %s: %s', what, reason),
-    DETAIL = detail;
-END $$;
+RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'sae_flow_raise';
 
 CREATE FUNCTION sae_internal.flow_seconds(setting text) RETURNS bigint LANGUAGE sql STABLE
 AS $$ SELECT extract(epoch FROM current_setting(setting)::interval)::bigint $$;
@@ -337,8 +331,8 @@ BEGIN
   IF c IS NOT NULL THEN
     IF jsonb_typeof(c->'session_id') IS DISTINCT FROM 'string'
        OR c->>'session_id' !~ '^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$' THEN
-      RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'invalid JWT: missing_claim',
-        DETAIL = 'the access token has no session_id: it was not issued by these flows';
+      PERFORM sae_internal.flow_raise('JWT', 'missing_claim',
+        'the access token has no session_id: it was not issued by these flows');
     END IF;
     sid := (c->>'session_id')::uuid;
     h := sae_internal.flow_presented('refresh token', refresh_token);

@@ -1,5 +1,15 @@
-//! Lexical checks on untrusted JSON before serde sees it, and compact re-serialisation.
+//! All JSON of the crate: the bounds checked on untrusted text before it is parsed (here),
+//! the one strict parser ([`parse`]), the text writers ([`text`]) and PostgreSQL's binary
+//! jsonb writer ([`binary`]). Keys and verify options, read once and cached, go through
+//! serde_json's map ([`object`]); nothing on a token's path does.
 use crate::error::{AuthError, Reason, Result};
+
+pub mod binary;
+pub mod parse;
+pub mod text;
+
+pub use parse::{parse, Node};
+pub use text::{minify, quote};
 
 /// Deepest nesting of objects and arrays accepted in a token (contract section 1).
 pub const MAX_DEPTH: usize = 128;
@@ -60,35 +70,10 @@ fn prescan_exact(text: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Remove insignificant whitespace from valid JSON text (for example jsonb's output, which
-/// puts a space after every `:` and `,`), leaving strings and numbers byte for byte.
-pub fn minify(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in text.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
-            if c == '"' {
-                in_string = true;
-            }
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// A JSON string literal for `s` (quotes and escapes included).
-pub fn quote(s: &str) -> String {
-    serde_json::to_string(s).expect("a str always serialises")
+/// A configuration object (a JWK, a JWKS, verify options) as serde_json's map; None when
+/// the text is not one JSON object. serde_json's default recursion limit (128) bounds it.
+pub fn object(text: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    serde_json::from_str(text).ok()
 }
 
 #[cfg(test)]
@@ -108,7 +93,7 @@ mod tests {
         let s = format!("{{\"a\":\"{}\"}}", "[".repeat(500));
         assert!(prescan(s.as_bytes()).is_ok());
         // the parser accepts what the prescan lets through, even at full depth
-        assert!(crate::jsonb::parse(nested(128).as_bytes()).is_some());
+        assert!(parse(nested(128).as_bytes()).is_some());
     }
 
     #[test]
@@ -135,14 +120,5 @@ mod tests {
         );
         assert!(prescan(br#"{"a":"x\\u0000"}"#).is_ok());
         assert!(prescan(br#"{"a":"\"\u0041"}"#).is_ok());
-    }
-
-    #[test]
-    fn minify_keeps_strings_and_numbers() {
-        assert_eq!(
-            minify(r#"{"a": "x y, z: \" q", "b": [1, 2.50, 123456789012345678901234567890]}"#),
-            r#"{"a":"x y, z: \" q","b":[1,2.50,123456789012345678901234567890]}"#
-        );
-        assert_eq!(minify(r#"{"a\\": " "}"#), r#"{"a\\":" "}"#);
     }
 }

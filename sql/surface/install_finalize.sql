@@ -1,0 +1,1 @@
+SELECT sae_internal.pin_privileges();
