@@ -1,148 +1,78 @@
 //! The one error type of the core. The SQL edge maps each variant to one SQLSTATE.
 use std::fmt;
 
-/// Why a token was rejected: the `<reason>` word of the contract (section 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    Malformed,
-    BadSignature,
-    AlgNone,
-    AlgNotAllowed,
-    UnsupportedAlg,
-    UnknownKid,
-    Expired,
-    NotYetValid,
-    BadAudience,
-    BadIssuer,
-    MissingClaim,
-    BadClaimType,
-    CritUnsupported,
-    TooLarge,
-    Revoked,
-}
-
-impl Reason {
-    /// Every reason, in the contract's order.
-    pub const ALL: [Reason; 15] = [
-        Reason::Malformed,
-        Reason::BadSignature,
-        Reason::AlgNone,
-        Reason::AlgNotAllowed,
-        Reason::UnsupportedAlg,
-        Reason::UnknownKid,
-        Reason::Expired,
-        Reason::NotYetValid,
-        Reason::BadAudience,
-        Reason::BadIssuer,
-        Reason::MissingClaim,
-        Reason::BadClaimType,
-        Reason::CritUnsupported,
-        Reason::TooLarge,
-        Reason::Revoked,
-    ];
-
-    pub fn parse(s: &str) -> Option<Reason> {
-        Reason::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Malformed => "malformed",
-            Reason::BadSignature => "bad_signature",
-            Reason::AlgNone => "alg_none",
-            Reason::AlgNotAllowed => "alg_not_allowed",
-            Reason::UnsupportedAlg => "unsupported_alg",
-            Reason::UnknownKid => "unknown_kid",
-            Reason::Expired => "expired",
-            Reason::NotYetValid => "not_yet_valid",
-            Reason::BadAudience => "bad_audience",
-            Reason::BadIssuer => "bad_issuer",
-            Reason::MissingClaim => "missing_claim",
-            Reason::BadClaimType => "bad_claim_type",
-            Reason::CritUnsupported => "crit_unsupported",
-            Reason::TooLarge => "too_large",
-            Reason::Revoked => "revoked",
+/// An enum of the contract's words: each variant with its text, every variant in order
+/// (`ALL`), the text (`as_str`, Display) and back (`parse`).
+macro_rules! words {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($variant,)*
         }
-    }
-}
 
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+        impl $name {
+            /// Every variant, in the contract's order.
+            pub const ALL: [$name; [$($text),*].len()] = [$($name::$variant),*];
 
-/// What a database-side flow (section 4) was handed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential {
-    AuthCode,
-    RefreshToken,
-}
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
 
-impl Credential {
-    pub const ALL: [Credential; 2] = [Credential::AuthCode, Credential::RefreshToken];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Credential::AuthCode => "auth code",
-            Credential::RefreshToken => "refresh token",
+            pub fn parse(s: &str) -> Option<$name> {
+                $name::ALL.into_iter().find(|w| w.as_str() == s)
+            }
         }
-    }
 
-    pub fn parse(s: &str) -> Option<Credential> {
-        Credential::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
-
-impl fmt::Display for Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why a flow refused an auth code or a refresh token (section 4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowReason {
-    Malformed,
-    Unknown,
-    Expired,
-    BadVerifier,
-    SessionRevoked,
-    SessionExpired,
-    Reused,
-}
-
-impl FlowReason {
-    pub const ALL: [FlowReason; 7] = [
-        FlowReason::Malformed,
-        FlowReason::Unknown,
-        FlowReason::Expired,
-        FlowReason::BadVerifier,
-        FlowReason::SessionRevoked,
-        FlowReason::SessionExpired,
-        FlowReason::Reused,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlowReason::Malformed => "malformed",
-            FlowReason::Unknown => "unknown",
-            FlowReason::Expired => "expired",
-            FlowReason::BadVerifier => "bad_verifier",
-            FlowReason::SessionRevoked => "session_revoked",
-            FlowReason::SessionExpired => "session_expired",
-            FlowReason::Reused => "reused",
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
         }
-    }
+    };
+}
 
-    pub fn parse(s: &str) -> Option<FlowReason> {
-        FlowReason::ALL.into_iter().find(|r| r.as_str() == s)
+words! {
+    /// Why a token was rejected: the `<reason>` word of the contract (section 5).
+    Reason {
+        Malformed => "malformed",
+        BadSignature => "bad_signature",
+        AlgNone => "alg_none",
+        AlgNotAllowed => "alg_not_allowed",
+        UnsupportedAlg => "unsupported_alg",
+        UnknownKid => "unknown_kid",
+        Expired => "expired",
+        NotYetValid => "not_yet_valid",
+        BadAudience => "bad_audience",
+        BadIssuer => "bad_issuer",
+        MissingClaim => "missing_claim",
+        BadClaimType => "bad_claim_type",
+        CritUnsupported => "crit_unsupported",
+        TooLarge => "too_large",
+        Revoked => "revoked",
     }
 }
 
-impl fmt::Display for FlowReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+words! {
+    /// What a database-side flow (section 4) was handed.
+    Credential {
+        AuthCode => "auth code",
+        RefreshToken => "refresh token",
+    }
+}
+
+words! {
+    /// Why a flow refused an auth code or a refresh token (section 4).
+    FlowReason {
+        Malformed => "malformed",
+        Unknown => "unknown",
+        Expired => "expired",
+        BadVerifier => "bad_verifier",
+        SessionRevoked => "session_revoked",
+        SessionExpired => "session_expired",
+        Reused => "reused",
     }
 }
 
