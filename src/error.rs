@@ -18,6 +18,10 @@ pub enum Error {
     Detailed { core: AuthError, detail: String },
     /// auth.authenticate's API key is refused (28000).
     ApiKey { detail: String },
+    /// auth.token's client is unknown, or its secret missing or wrong (28000).
+    InvalidClient { detail: Option<String> },
+    /// A provider token does not open under auth.vault_key (XX001).
+    VaultCorrupt,
     /// auth.login to a role it may not switch to (42501).
     RoleNotAllowed { role: String, why: &'static str },
     /// auth.login or auth.authenticate outside a transaction block (25P01).
@@ -86,6 +90,21 @@ impl Error {
                 }
             }
             Error::Detailed { core, detail } => Error::Core(core).report().set_detail(detail),
+            Error::InvalidClient { detail } => {
+                let r = new(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "invalid client");
+                match detail {
+                    Some(d) => r.set_detail(d),
+                    None => r,
+                }
+            }
+            Error::VaultCorrupt => new(
+                ERRCODE_DATA_CORRUPTED,
+                "a provider token does not open under auth.vault_key",
+            )
+            .set_detail(
+                "It was altered, copied from another subject or provider, or sealed under another vault key."
+                    .to_owned(),
+            ),
             Error::ApiKey { detail } => {
                 new(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "invalid API key").set_detail(detail)
             }
@@ -167,10 +186,14 @@ impl Error {
         }
     }
 
-    /// A flow's refusal as flows.sql names it: `what` is "option", "JWT", "auth code" or
-    /// "refresh token"; `reason` the contract's word (or an option's message).
+    /// A flow's refusal as flows.sql names it: `what` is "option", "JWT", "auth code",
+    /// "refresh token" or "client" (reason "invalid"); `reason` the contract's word (or an
+    /// option's message).
     pub fn flow(what: &str, reason: &str, detail: Option<&str>) -> Error {
         let detail = detail.map(str::to_owned);
+        if what == "client" && reason == "invalid" {
+            return Error::InvalidClient { detail };
+        }
         if what == "option" {
             let core = AuthError::InvalidOption(reason.to_owned());
             return match detail {

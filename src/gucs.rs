@@ -25,6 +25,12 @@ static ANON_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::n
 static ALLOWED_ROLES: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"anon,authenticated,service_role"));
 
+/// Section 4c/4d's settings, superuser-only: the provider-token store's key (hidden like
+/// auth.jwt_secret) and the access token hook (a function name, empty: none).
+static VAULT_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+static ACCESS_TOKEN_HOOK: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c""));
+
 /// auth.session_check (section 3b): which session store a token's `session_id` must name a
 /// live session of. SUSET.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, pgrx::PostgresGucEnum)]
@@ -45,6 +51,13 @@ static SECRET_SEEN_BEFORE_LOAD: AtomicBool = AtomicBool::new(false);
 
 pub fn secret_exposed() -> bool {
     SECRET_SEEN_BEFORE_LOAD.load(Relaxed)
+}
+
+/// The same for auth.vault_key.
+static VAULT_KEY_SEEN_BEFORE_LOAD: AtomicBool = AtomicBool::new(false);
+
+pub fn vault_key_exposed() -> bool {
+    VAULT_KEY_SEEN_BEFORE_LOAD.load(Relaxed)
 }
 
 /// The request settings PostgREST (or auth.login) writes and the auth.* helpers read.
@@ -107,6 +120,11 @@ pub fn anon_role() -> &'static str {
 /// auth.allowed_roles, comma-separated.
 pub fn allowed_roles() -> &'static str {
     text(&ALLOWED_ROLES)
+}
+
+/// auth.vault_key as text ("" when unset).
+pub fn vault_key() -> &'static str {
+    text(&VAULT_KEY)
 }
 
 /// auth.session_check.
@@ -190,6 +208,23 @@ unsafe extern "C-unwind" fn check_secret(
     _extra: *mut *mut c_void,
     source: pg_sys::GucSource::Type,
 ) -> bool {
+    warn_if_readable(newval, source, "auth.jwt_secret");
+    true
+}
+
+/// Check hook of auth.vault_key: as [`check_secret`].
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_vault_key(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    warn_if_readable(newval, source, "auth.vault_key");
+    true
+}
+
+/// Warn when a secret setting is being stored where every user can read it.
+unsafe fn warn_if_readable(newval: *mut *mut c_char, source: pg_sys::GucSource::Type, name: &str) {
     use pg_sys::GucSource::*;
     let empty = newval.is_null() || (*newval).is_null() || **newval == 0;
     // PGC_S_TEST: ALTER DATABASE / ROLE ... SET or a function's SET clause being validated;
@@ -203,11 +238,10 @@ unsafe extern "C-unwind" fn check_secret(
         pgrx::ereport!(
             pgrx::PgLogLevel::WARNING,
             pgrx::PgSqlErrorCode::ERRCODE_WARNING,
-            "auth.jwt_secret is stored in pg_db_role_setting or pg_proc, which every user can read",
+            format!("{name} is stored in pg_db_role_setting or pg_proc, which every user can read"),
             "Set it in postgresql.conf, with ALTER SYSTEM, or in a superuser-only include file, and load supabase_auth_ext with session_preload_libraries (README: Security model)."
         );
     }
-    true
 }
 
 /// A role path PostgREST would refuse at startup is refused when set (22023, with why).
@@ -240,6 +274,10 @@ pub fn init() {
         if !v.is_null() && *v != 0 && on_demand {
             SECRET_SEEN_BEFORE_LOAD.store(true, Relaxed);
         }
+        let v = pg_sys::GetConfigOption(c"auth.vault_key".as_ptr(), true, false);
+        if !v.is_null() && *v != 0 && on_demand {
+            VAULT_KEY_SEEN_BEFORE_LOAD.store(true, Relaxed);
+        }
         GucRegistry::define_string_guc_with_hooks(
             c"auth.jwt_secret",
             c"Sets the key auth.login, auth.authenticate and auth.sign use.",
@@ -252,6 +290,27 @@ pub fn init() {
             None,
         );
     }
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"auth.vault_key",
+            c"Sets the key the provider-token store (auth.provider_token_put) seals with.",
+            c"At least 32 bytes. Superuser-only: hidden from everyone else.",
+            &VAULT_KEY,
+            GucContext::Suset,
+            GucFlags::SUPERUSER_ONLY,
+            Some(check_vault_key),
+            None,
+            None,
+        );
+    }
+    GucRegistry::define_string_guc(
+        c"auth.access_token_hook",
+        c"Sets the function (schema.name, taking and returning jsonb) called for every access token the flows issue.",
+        c"Supabase Auth's custom access token hook; empty: none. It runs as its owner. Superuser-only.",
+        &ACCESS_TOKEN_HOOK,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     let section3: [(
         &'static CStr,
         &'static CStr,

@@ -348,7 +348,7 @@ def test_storage_is_granted_to_nobody(admin, app):
         where p.pronamespace = 'sae_internal'::regnamespace and left(p.proname, 5) = 'flow_'
         and has_function_privilege('public', p.oid, 'execute')""")]
     assert open_helpers == [] and one(admin, """select count(*) from pg_proc
-        where pronamespace = 'sae_internal'::regnamespace and left(proname, 5) = 'flow_'""") == 21
+        where pronamespace = 'sae_internal'::regnamespace and left(proname, 5) = 'flow_'""") == 27
     # every entry point is SECURITY DEFINER with a fixed search_path
     rows = admin.execute("""select p.proname, p.prosecdef, p.proconfig from pg_proc p
         where p.pronamespace = 'auth'::regnamespace and p.proname in

@@ -73,6 +73,8 @@ words! {
         SessionRevoked => "session_revoked",
         SessionExpired => "session_expired",
         Reused => "reused",
+        WrongClient => "wrong_client",
+        WrongRedirectUri => "wrong_redirect_uri",
     }
 }
 

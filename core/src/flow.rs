@@ -9,8 +9,7 @@
 //! refresh token, and whoever holds the previous token and talks to the server gets exactly
 //! what the contract gives them. The flows clear the seal once the reuse interval is over.
 use crate::b64;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
-use ring::hkdf::{Salt, HKDF_SHA256};
+use ring::aead::LessSafeKey;
 use sha2::{Digest, Sha256};
 
 /// Random bytes in a new auth code or refresh token (256 bits; the contract asks for 128).
@@ -40,38 +39,19 @@ pub struct SealKey<'a> {
 }
 
 fn key(k: &SealKey) -> LessSafeKey {
-    // length-prefixed, so that no (server, token) pair reads as another
     let server_len = (k.server.len() as u64).to_be_bytes();
     let ikm = [&server_len[..], k.server, k.token.as_bytes()].concat();
-    let prk = Salt::new(HKDF_SHA256, SEAL_SALT).extract(&ikm);
-    let info = [b"pair".as_slice(), k.session.as_bytes()];
-    let okm = prk
-        .expand(&info, &CHACHA20_POLY1305)
-        .expect("one AEAD key is within HKDF's output limit");
-    LessSafeKey::new(UnboundKey::from(okm))
+    crate::aead::derive(SEAL_SALT, &ikm, &[b"pair".as_slice(), k.session.as_bytes()])
 }
 
-/// `data` sealed under `k`: a random nonce, then the ciphertext and tag.
+/// `data` sealed for [`open`] with the same key parts: `nonce || ciphertext || tag`.
 pub fn seal(k: &SealKey, data: &[u8]) -> Vec<u8> {
-    let mut nonce = [0u8; NONCE_LEN];
-    getrandom::fill(&mut nonce).expect("the OS CSPRNG is available");
-    let mut out = data.to_vec();
-    key(k)
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut out)
-        .expect("a pair is far below the AEAD's size limit");
-    [nonce.as_slice(), &out].concat()
+    crate::aead::seal(&key(k), b"", data)
 }
 
-/// What [`seal`] sealed under `k`; None for any other key or altered bytes.
+/// What [`seal`] sealed; None for any other key parts, or altered or truncated bytes.
 pub fn open(k: &SealKey, sealed: &[u8]) -> Option<Vec<u8>> {
-    if sealed.len() < NONCE_LEN {
-        return None;
-    }
-    let (nonce, body) = sealed.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-    let mut body = body.to_vec();
-    let plain = key(k).open_in_place(nonce, Aad::empty(), &mut body).ok()?;
-    Some(plain.to_vec())
+    crate::aead::open(&key(k), b"", sealed)
 }
 
 #[cfg(test)]

@@ -13,10 +13,12 @@
 CREATE TABLE sae_internal.sae_flow_codes (
   code_hash bytea PRIMARY KEY,
   subject text NOT NULL,
-  challenge text NOT NULL,
-  method text NOT NULL,
+  challenge text,                 -- NULL: a confidential client's code without PKCE
+  method text,
   claims jsonb NOT NULL,
-  expires_at timestamptz NOT NULL
+  expires_at timestamptz NOT NULL,
+  client_id text,                 -- NULL: issued by auth.pkce_begin; else by auth.authorize
+  redirect_uri text
 );
 CREATE INDEX sae_flow_codes_expires_at ON sae_internal.sae_flow_codes (expires_at);
 
@@ -29,11 +31,13 @@ CREATE TABLE sae_internal.sae_flow_sessions (
   current_hash bytea NOT NULL,    -- the refresh token that rotates next
   previous_hash bytea,            -- the one it replaced
   rotated_at timestamptz NOT NULL,
-  sealed bytea                    -- the current pair, sealed; cleared after the reuse interval
+  sealed bytea,                   -- the current pair, sealed; cleared after the reuse interval
+  client_id text                  -- the registered client it was issued to (auth.token)
 );
 CREATE INDEX sae_flow_sessions_subject ON sae_internal.sae_flow_sessions (subject);
 CREATE INDEX sae_flow_sessions_not_after ON sae_internal.sae_flow_sessions (not_after);
 CREATE INDEX sae_flow_sessions_sealed ON sae_internal.sae_flow_sessions (rotated_at) WHERE sealed IS NOT NULL;
+CREATE INDEX sae_flow_sessions_client ON sae_internal.sae_flow_sessions (client_id) WHERE client_id IS NOT NULL;
 
 -- A session is revoked when a row names it here. Insert-only: a revocation never waits on
 -- the session row's lock (a refresh may hold it), and the autonomous worker inserts one.
@@ -147,35 +151,49 @@ $$;
 CREATE FUNCTION sae_internal.flow_now() RETURNS bigint LANGUAGE sql VOLATILE
 AS $$ SELECT floor(extract(epoch FROM clock_timestamp()))::bigint $$;
 
--- A session object for `sid` with a new access token (signed as auth.sign signs).
-CREATE FUNCTION sae_internal.flow_session(sid uuid, subject text, claims jsonb,
-                                          refresh_token text)
+CREATE FUNCTION sae_internal.flow_call_hook(hook oid, subject text, claims jsonb, method text)
+RETURNS jsonb LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'sae_flow_call_hook';
+
+-- The claims of a new access token for session `sid` (as auth.sign would sign them), passed
+-- through auth.access_token_hook when one is set (section 4d). The hook is looked up here,
+-- under the entry points' search_path (pg_catalog, pg_temp: name its schema), and called
+-- as its owner by flow_call_hook.
+CREATE FUNCTION sae_internal.flow_token_claims(sid uuid, subject text, claims jsonb, method text)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   iat bigint := sae_internal.flow_now();
   exp bigint := iat + sae_internal.flow_seconds('auth.access_token_lifetime');
   aud text := current_setting('auth.jwt_aud');
   iss text := sae_internal.flow_issuer();
+  hook text := current_setting('auth.access_token_hook');
+  fn regprocedure;
   c jsonb := jsonb_build_object('role', 'authenticated') || claims
     || jsonb_build_object('sub', subject, 'session_id', sid, 'iat', iat, 'exp', exp);
 BEGIN
   IF aud <> '' THEN c := c || jsonb_build_object('aud', aud); END IF;
   IF iss IS NOT NULL THEN c := c || jsonb_build_object('iss', iss); END IF;
-  RETURN sae_internal.flow_object(sae_internal.flow_sign(c), exp, refresh_token, sid, subject, iat);
+  IF hook = '' THEN
+    RETURN c;
+  END IF;
+  fn := to_regprocedure(hook || '(jsonb)');
+  IF fn IS NULL THEN
+    PERFORM sae_internal.flow_raise('option',
+      'auth.access_token_hook names no function schema.name(jsonb)');
+  END IF;
+  RETURN sae_internal.flow_call_hook(fn, subject, c, method);
 END $$;
 
-CREATE FUNCTION auth.pkce_begin(subject text, challenge text, method text DEFAULT 'S256',
-                                claims jsonb DEFAULT '{}', ttl interval DEFAULT '5 minutes')
-RETURNS text LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  code text;
-  taken text;
+-- The session object for final access-token claims `c` and its refresh token.
+CREATE FUNCTION sae_internal.flow_issue(c jsonb, refresh_token text, sid uuid, subject text)
+RETURNS jsonb LANGUAGE sql AS $$
+  SELECT sae_internal.flow_object(sae_internal.flow_sign(c), (c->>'exp')::bigint, refresh_token,
+    sid, subject, (c->>'iat')::bigint)
+$$;
+
+-- A PKCE challenge and method checked (22023) and the method spelled as RFC 7636 does.
+CREATE FUNCTION sae_internal.flow_pkce_method(challenge text, method text) RETURNS text
+LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM sae_internal.flow_guard();
-  IF subject IS NULL OR subject = '' THEN
-    PERFORM sae_internal.flow_raise('option', 'subject must be a non-empty text');
-  END IF;
   -- any letter case, as Supabase Auth (supabase-js sends s256); stored as RFC 7636 spells it
   method := CASE lower(method) WHEN 's256' THEN 'S256' WHEN 'plain' THEN 'plain' ELSE method END;
   IF method IS NULL OR method NOT IN ('S256', 'plain') THEN
@@ -188,14 +206,67 @@ BEGIN
   IF method = 'plain' AND (challenge IS NULL OR challenge !~ '^[A-Za-z0-9._~-]{43,128}$') THEN
     PERFORM sae_internal.flow_raise('option', 'a plain challenge is 43 to 128 characters of [A-Za-z0-9-._~]');
   END IF;
+  RETURN method;
+END $$;
+
+-- The claims a code carries checked (22023): an object that sets none of `taken`.
+CREATE FUNCTION sae_internal.flow_check_claims(claims jsonb, taken text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  set_here text;
+BEGIN
   IF claims IS NULL OR jsonb_typeof(claims) <> 'object' THEN
     PERFORM sae_internal.flow_raise('option', 'claims must be a JSON object');
   END IF;
-  SELECT string_agg(k, ', ') INTO taken FROM jsonb_object_keys(claims) k
-  WHERE k IN ('sub', 'session_id', 'iat', 'exp', 'nbf', 'aud', 'iss');
-  IF taken IS NOT NULL THEN
-    PERFORM sae_internal.flow_raise('option', format('claims may not set %s (the flow sets them)', taken));
+  SELECT string_agg(k, ', ') INTO set_here FROM jsonb_object_keys(claims) k WHERE k = ANY (taken);
+  IF set_here IS NOT NULL THEN
+    PERFORM sae_internal.flow_raise('option', format('claims may not set %s (the flow sets them)', set_here));
   END IF;
+END $$;
+
+-- Claim (spend) the code whose hash is `h`, once, before its verifier is judged: a code of
+-- this very transaction is deleted in it; any other by the worker, committed on its own.
+CREATE FUNCTION sae_internal.flow_spend(h bytea, own boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF own THEN  -- issued in this very transaction: a rollback removes it anyway
+    DELETE FROM sae_internal.sae_flow_codes WHERE code_hash = h;
+  ELSIF NOT sae_internal.flow_claim(encode(h, 'hex')) THEN
+    PERFORM sae_internal.flow_raise('auth code', 'unknown', 'the code was used meanwhile');
+  END IF;
+END $$;
+
+-- A new session for `subject` (of client `client`, NULL for none) whose first refresh
+-- token is `rt`.
+CREATE FUNCTION sae_internal.flow_new_session(sid uuid, subject text, claims jsonb, rt text,
+                                              client text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  lifetime bigint := sae_internal.flow_seconds('auth.session_lifetime');
+  rt_hash bytea := sae_internal.flow_hash(rt);
+BEGIN
+  INSERT INTO sae_internal.sae_flow_sessions (id, subject, claims, created_at, not_after,
+                                              current_hash, rotated_at, client_id)
+  VALUES (sid, subject, claims, clock_timestamp(),
+          CASE WHEN lifetime > 0 THEN clock_timestamp() + make_interval(secs => lifetime) END,
+          rt_hash, clock_timestamp(), client);
+  INSERT INTO sae_internal.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
+END $$;
+
+CREATE FUNCTION auth.pkce_begin(subject text, challenge text, method text DEFAULT 'S256',
+                                claims jsonb DEFAULT '{}', ttl interval DEFAULT '5 minutes')
+RETURNS text LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  code text;
+BEGIN
+  PERFORM sae_internal.flow_guard();
+  IF subject IS NULL OR subject = '' THEN
+    PERFORM sae_internal.flow_raise('option', 'subject must be a non-empty text');
+  END IF;
+  method := sae_internal.flow_pkce_method(challenge, method);
+  PERFORM sae_internal.flow_check_claims(claims,
+    ARRAY['sub', 'session_id', 'iat', 'exp', 'nbf', 'aud', 'iss']);
   IF ttl IS NULL OR ttl <= interval '0' THEN
     PERFORM sae_internal.flow_raise('option', 'ttl must be positive');
   END IF;
@@ -208,6 +279,9 @@ END $$;
 
 -- The code is claimed (removed, in a transaction of its own) before the verifier is judged:
 -- every presented verifier costs the code, and of concurrent callers exactly one is judged.
+-- The access token's claims, and the hook's answer, are made before: an error in the hook
+-- leaves the code unspent. A code issued to a registered client (auth.authorize) is spent
+-- and refused here: it is exchanged with auth.token, which authenticates the client.
 CREATE FUNCTION auth.pkce_exchange(auth_code text, verifier text) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -215,8 +289,7 @@ DECLARE
   c record;  -- the code's row, and whether this transaction inserted it
   sid uuid := gen_random_uuid();
   rt text := sae_internal.flow_secret();
-  rt_hash bytea := sae_internal.flow_hash(rt);
-  lifetime bigint := sae_internal.flow_seconds('auth.session_lifetime');
+  tc jsonb;
 BEGIN
   PERFORM sae_internal.flow_guard();
   h := sae_internal.flow_presented('auth code', auth_code);
@@ -229,22 +302,20 @@ BEGIN
   IF c.expires_at <= clock_timestamp() THEN
     PERFORM sae_internal.flow_raise('auth code', 'expired');
   END IF;
-  IF c.own THEN  -- issued in this very transaction: a rollback removes it anyway
-    DELETE FROM sae_internal.sae_flow_codes WHERE code_hash = h;
-  ELSIF NOT sae_internal.flow_claim(encode(h, 'hex')) THEN
-    PERFORM sae_internal.flow_raise('auth code', 'unknown', 'the code was used meanwhile');
+  IF c.client_id IS NULL THEN
+    tc := sae_internal.flow_token_claims(sid, c.subject, c.claims, 'pkce');
+  END IF;
+  PERFORM sae_internal.flow_spend(h, c.own);
+  IF c.client_id IS NOT NULL THEN
+    PERFORM sae_internal.flow_raise('auth code', 'wrong_client',
+      'the code was issued to a registered client: exchange it with auth.token; the code is burnt');
   END IF;
   IF verifier IS NULL OR NOT sae_internal.flow_pkce(verifier, c.challenge, c.method) THEN
     PERFORM sae_internal.flow_raise('auth code', 'bad_verifier',
       'the verifier does not answer the challenge; the code is burnt');
   END IF;
-  INSERT INTO sae_internal.sae_flow_sessions (id, subject, claims, created_at, not_after,
-                                      current_hash, rotated_at)
-  VALUES (sid, c.subject, c.claims, clock_timestamp(),
-          CASE WHEN lifetime > 0 THEN clock_timestamp() + make_interval(secs => lifetime) END,
-          rt_hash, clock_timestamp());
-  INSERT INTO sae_internal.sae_flow_refresh_tokens VALUES (rt_hash, sid, clock_timestamp());
-  RETURN sae_internal.flow_session(sid, c.subject, c.claims, rt);
+  PERFORM sae_internal.flow_new_session(sid, c.subject, c.claims, rt, NULL);
+  RETURN sae_internal.flow_issue(tc, rt, sid, c.subject);
 END $$;
 
 -- The body of auth.refresh, which auth.resume calls too (within their SECURITY DEFINER context).
@@ -277,7 +348,8 @@ BEGIN
     IF s.current_hash = h THEN
       rt := sae_internal.flow_secret();
       rt_hash := sae_internal.flow_hash(rt);
-      out := sae_internal.flow_session(sid, s.subject, s.claims, rt);
+      out := sae_internal.flow_issue(
+        sae_internal.flow_token_claims(sid, s.subject, s.claims, 'token_refresh'), rt, sid, s.subject);
       UPDATE sae_internal.sae_flow_sessions
       SET current_hash = rt_hash, previous_hash = h, rotated_at = clock_timestamp(),
           sealed = sae_internal.flow_seal(refresh_token, sid::text, out::text)

@@ -15,7 +15,11 @@ CREATE FUNCTION sae_internal.raise(name text, arg text DEFAULT NULL) RETURNS voi
 CREATE FUNCTION sae_internal.owner_only() RETURNS text[] LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp AS $f$
   SELECT ARRAY['sign(jsonb)', 'issue_api_key(text, interval)', 'use_native_helpers(boolean)',
-    'pkce_begin(text, text, text, jsonb, interval)', 'revoke_session(uuid)', 'revoke_all(text)']
+    'pkce_begin(text, text, text, jsonb, interval)', 'revoke_session(uuid)', 'revoke_all(text)',
+    'register_client(text, text[], boolean, text[])', 'client_allow_plain(text, boolean)',
+    'drop_client(text)', 'authorize(text, text, text, text, text, text, jsonb)',
+    'provider_token_put(text, text, jsonb)', 'provider_token_of(text, text)',
+    'provider_token_delete(text, text)']
 $f$;
 
 CREATE FUNCTION sae_internal.pin_privileges() RETURNS void LANGUAGE plpgsql

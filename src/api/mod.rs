@@ -30,6 +30,7 @@ pub mod flows;
 pub mod install;
 pub mod jwt;
 pub mod login;
+pub mod oauth;
 pub mod pgjwt;
 pub mod pkce;
 pub mod sessions;

@@ -1,0 +1,401 @@
+//! Registered OAuth clients (contract section 4b): redirect URIs as they are registered and
+//! matched, scopes, and client secrets.
+//!
+//! - Registration follows Supabase Auth's OAuth server (internal/api/oauthserver): 1 to 10
+//!   redirect URIs, each with a scheme and a host, no fragment, none of the schemes that
+//!   lead to script or local-file execution, and `http` only for a loopback host.
+//! - Matching: a presented URI matches a registered one when the two are equal, or when
+//!   the registered one, read as a pattern of Supabase's redirect-URL allow list (the glob
+//!   syntax of gobwas/glob with `.` and `/` as separators), matches it: `*` is any run of
+//!   characters other than `.` and `/`, `**` any run at all, `?` one character other than
+//!   `.` and `/`, `[a-z]` / `[!a-z]` one character in or not in a class, `\c` the
+//!   character `c`. Braces (`{a,b}`) are refused at registration.
+use crate::error::{AuthError, Result};
+
+/// The most redirect URIs one client may register (as Supabase Auth).
+pub const MAX_REDIRECT_URIS: usize = 10;
+/// The longest redirect URI accepted.
+pub const MAX_URI_CHARS: usize = 2048;
+
+fn bad(msg: impl Into<String>) -> AuthError {
+    AuthError::InvalidOption(msg.into())
+}
+
+/// The scheme and host of a URI or pattern (`scheme://[userinfo@]host[:port]...`).
+fn scheme_and_host(uri: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split_once(']').map_or(v6, |(h, _)| h)
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    (!scheme.is_empty() && !host.is_empty()).then_some((scheme, host))
+}
+
+/// Check one URI (or pattern) for registration or use; the message says what is wrong
+/// with it, without repeating more of it than its scheme.
+pub fn check_redirect_uri(uri: &str) -> Result<()> {
+    if uri.is_empty() {
+        return Err(bad("a redirect URI cannot be empty"));
+    }
+    if uri.chars().count() > MAX_URI_CHARS {
+        return Err(bad(format!(
+            "a redirect URI is at most {MAX_URI_CHARS} characters"
+        )));
+    }
+    if uri.contains('#') {
+        return Err(bad("a redirect URI cannot have a fragment"));
+    }
+    if uri.contains(['{', '}']) {
+        return Err(bad("a redirect URI pattern cannot use braces"));
+    }
+    if uri.chars().any(char::is_whitespace) {
+        return Err(bad("a redirect URI cannot contain blank space"));
+    }
+    let Some((scheme, host)) = scheme_and_host(uri) else {
+        return Err(bad("a redirect URI must have a scheme and a host"));
+    };
+    let dangerous = ["javascript", "data", "file", "vbscript", "about", "blob"];
+    if dangerous.iter().any(|d| scheme.eq_ignore_ascii_case(d)) {
+        return Err(bad(format!(
+            "the scheme {} is not allowed in a redirect URI",
+            crate::json::quote(scheme)
+        )));
+    }
+    if scheme == "http" && !matches!(host, "localhost" | "127.0.0.1" | "::1") {
+        return Err(bad("an http redirect URI must be for localhost"));
+    }
+    Ok(())
+}
+
+/// Check a client's list of redirect URIs at registration.
+pub fn check_redirect_uris(uris: &[&str]) -> Result<()> {
+    if uris.is_empty() {
+        return Err(bad("a client needs at least one redirect URI"));
+    }
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(bad(format!(
+            "a client has at most {MAX_REDIRECT_URIS} redirect URIs"
+        )));
+    }
+    uris.iter().try_for_each(|u| check_redirect_uri(u))
+}
+
+/// Whether `uri` is one of the registered URIs, or matches one read as a pattern.
+pub fn redirect_allowed(registered: &[&str], uri: &str) -> bool {
+    registered.iter().any(|r| *r == uri || glob_match(r, uri))
+}
+
+#[derive(Debug, PartialEq)]
+enum Tok {
+    Char(char),
+    /// `*`: a run of non-separators.
+    Star,
+    /// `**`: any run.
+    Super,
+    /// `?`: one non-separator.
+    One,
+    /// `[...]`: one character in (or, negated, not in) the ranges.
+    Class(bool, Vec<(char, char)>),
+}
+
+fn separator(c: char) -> bool {
+    c == '.' || c == '/'
+}
+
+/// The tokens of a pattern; None when it does not compile (an unclosed class, a trailing
+/// backslash): such a pattern matches nothing but itself.
+fn tokens(pattern: &str) -> Option<Vec<Tok>> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '*' if chars.get(i + 1) == Some(&'*') => {
+                out.push(Tok::Super);
+                i += 2;
+                continue;
+            }
+            '*' => out.push(Tok::Star),
+            '?' => out.push(Tok::One),
+            '\\' => {
+                out.push(Tok::Char(*chars.get(i + 1)?));
+                i += 1;
+            }
+            '[' => {
+                let close = i + 1 + chars[i + 1..].iter().position(|&c| c == ']')?;
+                let mut body = &chars[i + 1..close];
+                let negated = body.first() == Some(&'!');
+                if negated {
+                    body = &body[1..];
+                }
+                let mut ranges = Vec::new();
+                let mut j = 0;
+                while j < body.len() {
+                    if body.get(j + 1) == Some(&'-') && j + 2 < body.len() {
+                        ranges.push((body[j], body[j + 2]));
+                        j += 3;
+                    } else {
+                        ranges.push((body[j], body[j]));
+                        j += 1;
+                    }
+                }
+                if ranges.is_empty() {
+                    return None;
+                }
+                out.push(Tok::Class(negated, ranges));
+                i = close;
+            }
+            c => out.push(Tok::Char(c)),
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
+/// Whether the pattern matches all of `text` (dynamic programming over positions: linear
+/// in the product of the lengths, no backtracking blow-up).
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let Some(toks) = tokens(pattern) else {
+        return false;
+    };
+    let text: Vec<char> = text.chars().collect();
+    // can[j]: the tokens so far can match text[..j]
+    let mut can = vec![false; text.len() + 1];
+    can[0] = true;
+    for tok in &toks {
+        let mut next = vec![false; text.len() + 1];
+        match tok {
+            Tok::Star | Tok::Super => {
+                let mut reach = false;
+                for j in 0..=text.len() {
+                    if can[j] {
+                        reach = true;
+                    }
+                    next[j] = reach;
+                    if *tok == Tok::Star && j < text.len() && separator(text[j]) {
+                        reach = false;
+                    }
+                }
+            }
+            _ => {
+                for j in 0..text.len() {
+                    if !can[j] {
+                        continue;
+                    }
+                    let c = text[j];
+                    next[j + 1] = match tok {
+                        Tok::Char(p) => *p == c,
+                        Tok::One => !separator(c),
+                        Tok::Class(negated, ranges) => {
+                            ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
+                        }
+                        Tok::Star | Tok::Super => unreachable!(),
+                    };
+                }
+            }
+        }
+        can = next;
+    }
+    can[text.len()]
+}
+
+/// The scopes of a space-separated scope string, each once, in order.
+pub fn scopes(text: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for s in text.split_whitespace() {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// The scope a code is granted: the requested scopes (each once, space-separated) when
+/// every one is registered for the client; when none is requested, all of the client's.
+pub fn granted_scope(requested: Option<&str>, registered: &[&str]) -> Result<String> {
+    let Some(requested) = requested else {
+        return Ok(scopes(&registered.join(" ")).join(" "));
+    };
+    let wanted = scopes(requested);
+    if let Some(missing) = wanted.iter().find(|s| !registered.contains(s)) {
+        return Err(bad(format!(
+            "scope {} is not registered for this client",
+            crate::json::quote(missing)
+        )));
+    }
+    Ok(wanted.join(" "))
+}
+
+/// Check a client's registered scopes: each a non-empty run of printable ASCII other than
+/// `"` and `\` (RFC 6749 section 3.3's scope-token).
+pub fn check_scopes(registered: &[&str]) -> Result<()> {
+    for s in registered {
+        let ok = !s.is_empty()
+            && s.bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if !ok {
+            return Err(bad(format!(
+                "scope {} is not a scope-token (RFC 6749 section 3.3)",
+                crate::json::quote(s)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a presented client secret is the one whose SHA-256 is stored, compared in
+/// constant time.
+pub fn secret_matches(presented: &str, stored_hash: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    let h = crate::flow::hash(presented);
+    stored_hash.len() == h.len() && bool::from(h.as_slice().ct_eq(stored_hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (pattern, uri, matches). Origin: Supabase's "Redirect URLs" guide (the wildcard
+    /// table and its examples: `*` stops at `.` and `/`, `**` does not) and supabase/auth,
+    /// which compiles each allow-list entry with gobwas/glob and the separators `.` `/`.
+    const CASES: &[(&str, &str, bool)] = &[
+        (
+            "http://localhost:3000/*",
+            "http://localhost:3000/callback",
+            true,
+        ),
+        (
+            "http://localhost:3000/*",
+            "http://localhost:3000/a/b",
+            false,
+        ),
+        (
+            "http://localhost:3000/**",
+            "http://localhost:3000/a/b",
+            true,
+        ),
+        ("http://localhost:3000/**", "http://localhost:3000/", true),
+        (
+            "https://*-team.vercel.app/**",
+            "https://pr-12-team.vercel.app/auth/cb",
+            true,
+        ),
+        (
+            "https://*-team.vercel.app/**",
+            "https://x.evil-team.vercel.app/cb",
+            false,
+        ),
+        (
+            "https://*.example.com/cb",
+            "https://app.example.com/cb",
+            true,
+        ),
+        (
+            "https://*.example.com/cb",
+            "https://a.b.example.com/cb",
+            false,
+        ),
+        (
+            "https://**.example.com/cb",
+            "https://a.b.example.com/cb",
+            true,
+        ),
+        ("https://example.com/cb", "https://example.com/cb/", false),
+        ("https://example.com/cb", "https://example.com/c", false),
+        ("https://example.com/c?", "https://example.com/cb", true),
+        ("https://example.com/c?", "https://example.com/c/", false),
+        ("https://example.com/[a-c]b", "https://example.com/bb", true),
+        (
+            "https://example.com/[!a-c]b",
+            "https://example.com/bb",
+            false,
+        ),
+        (
+            "https://example.com/[!a-c]b",
+            "https://example.com/zb",
+            true,
+        ),
+        ("https://example.com/\\*", "https://example.com/*", true),
+        ("https://example.com/\\*", "https://example.com/x", false),
+        ("https://example.com/[ab", "https://example.com/[ab", true),
+        ("https://example.com/[ab", "https://example.com/a", false),
+        ("myapp://callback/*", "myapp://callback/done", true),
+    ];
+
+    #[test]
+    fn redirect_patterns_like_supabase() {
+        for (pattern, uri, want) in CASES {
+            assert_eq!(
+                redirect_allowed(&[pattern], uri),
+                *want,
+                "{pattern} ~ {uri}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_pattern_does_not_blow_up() {
+        let p = format!("https://x/{}b", "*a".repeat(500));
+        let t = format!("https://x/{}", "a".repeat(2000));
+        assert!(!redirect_allowed(&[&p], &t));
+    }
+
+    #[test]
+    fn registration_like_supabase_auth() {
+        // Origin: supabase/auth internal/api/oauthserver/service.go validateRedirectURI
+        for ok in [
+            "https://app.example.com/cb",
+            "http://localhost:3000/cb",
+            "http://127.0.0.1:8080/login/oauth2/code/oidc-client",
+            "http://[::1]:8080/cb",
+            "myapp://callback",
+            "https://*.example.com/**",
+        ] {
+            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "/relative",
+            "https://",
+            "http://example.com/cb",
+            "javascript://x/alert(1)",
+            "DATA://x/y",
+            "https://app.example.com/cb#frag",
+            "https://app.example.com/{a,b}",
+            "https://app.example.com/a b",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+        assert!(check_redirect_uris(&[]).is_err());
+        let many = vec!["https://a.example.com/cb"; 11];
+        assert!(check_redirect_uris(&many).is_err());
+    }
+
+    #[test]
+    fn scopes_are_a_subset_of_the_clients() {
+        let reg = ["read", "write"];
+        assert_eq!(granted_scope(Some("read"), &reg).unwrap(), "read");
+        assert_eq!(
+            granted_scope(Some(" write  read write"), &reg).unwrap(),
+            "write read"
+        );
+        assert_eq!(granted_scope(None, &reg).unwrap(), "read write");
+        assert_eq!(granted_scope(Some(""), &reg).unwrap(), "");
+        assert!(granted_scope(Some("read admin"), &reg).is_err());
+        assert!(check_scopes(&["read", "a:b"]).is_ok());
+        assert!(check_scopes(&["has space"]).is_err());
+        assert!(check_scopes(&[""]).is_err());
+    }
+
+    #[test]
+    fn secrets_compare_by_hash() {
+        let s = crate::flow::new_secret();
+        let h = crate::flow::hash(&s);
+        assert!(secret_matches(&s, &h));
+        assert!(!secret_matches(&format!("{s}x"), &h));
+        assert!(!secret_matches(&s, &h[..31]));
+    }
+}
