@@ -79,6 +79,8 @@ def prepare_asym(alg):
 
 LOGIN_SECRET = "bench-secret-for-auth-login-of-at-least-32-bytes"
 AUTHN = "bench_authenticator"
+HOOKED = "bench_hooked"  # the same, with an access token hook that adds one claim
+VAULT_KEY = "bench-vault-key-of-at-least-thirty-two-bytes"
 
 
 def prepare_login():
@@ -106,9 +108,12 @@ def prepare_login():
 
 
 def pgbench(script, clients, seconds, variables):
-    """(tps, average latency in ms) of one pgbench run as the authenticator, -M prepared."""
+    """(tps, average latency in ms) of one pgbench run as the authenticator, -M prepared.
+    A script whose file name starts with `hooked_` runs as HOOKED (the authenticator's twin
+    whose sessions have auth.access_token_hook set)."""
+    user = HOOKED if os.path.basename(script).startswith("hooked_") else AUTHN
     args = [os.environ["BENCH_PGBENCH"], "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients),
-            "-T", str(seconds), "-f", script, "-U", AUTHN, "bench"]
+            "-T", str(seconds), "-f", script, "-U", user, "bench"]
     for k, v in variables.items():
         args += ["-D", f"{k}={v}"]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
@@ -396,7 +401,7 @@ def main():
     out += es256_login(paths["login"], seconds)
     out += session_checks(seconds, paths["login"])
     out += role_claims(workdir, seconds, paths["login"])
-    out += flows(workdir, seconds)
+    out += flows(workdir, int(os.environ.get("BENCH_FLOW_SECONDS", "5")))
     conn.execute("alter system reset auth.jwt_secret")
     conn.execute("select pg_reload_conf()")
     print("\n".join(out))
@@ -498,57 +503,108 @@ def role_claims(workdir, seconds, login_script):
 
 
 def flows(workdir, seconds):
-    """Section 4 per call with pgbench: pkce_begin, begin + pkce_exchange, refresh (each
-    client rotating its own session's token) beside the same UPDATE without refresh."""
+    """Sections 4-4d per call with pgbench: pkce_begin, begin + pkce_exchange, a registered
+    public client's authorize + token beside it, refresh (each client rotating its own
+    session's token) beside the same UPDATE without refresh and beside refresh through an
+    access token hook that adds one claim, and a provider-token round trip."""
     verifier = "bench-verifier-" + "v" * 40
     challenge = conn.execute("select pkce_challenge(%s)", (verifier,)).fetchone()[0]
+    client, uri = "bench-client", "http://localhost:3000/cb"
     conn.execute(f"""
-      grant execute on function auth.pkce_begin(text, text, text, jsonb, interval) to {AUTHN};
+      do $$ begin
+        if not exists (select 1 from pg_roles where rolname = '{HOOKED}') then
+          create role {HOOKED} login noinherit; end if; end $$;
+      grant authenticated to {HOOKED};
+      grant usage on schema auth to {HOOKED};
+      grant execute on function auth.pkce_begin(text, text, text, jsonb, interval),
+        auth.authorize(text, text, text, text, text, text, jsonb),
+        auth.provider_token_put(text, text, jsonb), auth.provider_token_of(text, text) to {AUTHN}, {HOOKED};
       drop table if exists bench_rt;
       create table bench_rt (client int primary key, rt text);
-      grant select, insert, update on bench_rt to {AUTHN};
+      grant select, insert, update on bench_rt to {AUTHN}, {HOOKED};
+      create or replace function public.bench_hook(event jsonb) returns jsonb language sql stable as $$
+        select jsonb_build_object('claims', event->'claims' || '{{"user_role": "admin"}}') $$;
+      alter role {HOOKED} set auth.access_token_hook = 'public.bench_hook';
+      select auth.drop_client('{client}');
+      select auth.register_client('{client}', array['{uri}'], false, array['read']);
     """)
+    conn.execute(f"alter system set auth.vault_key = '{VAULT_KEY}'")
+    conn.execute("select pg_reload_conf()")
+    time.sleep(0.5)
     with psycopg.connect(dbname=os.environ["BENCH_DB"], user=AUTHN, autocommit=True) as c:
-        for client in range(2):
+        for row in range(4):  # rows 0, 1: plain refresh; 2, 3: through the hook
             s = c.execute("select auth.pkce_exchange(auth.pkce_begin(%s, %s), %s)",
                           (U1, challenge, verifier)).fetchone()[0]
-            c.execute("insert into bench_rt values (%s, %s)", (client, s["refresh_token"]))
+            c.execute("insert into bench_rt values (%s, %s)", (row, s["refresh_token"]))
+    with psycopg.connect(dbname=os.environ["BENCH_DB"], user=HOOKED, autocommit=True) as c:
+        s = c.execute("select auth.pkce_exchange(auth.pkce_begin(%s, %s), %s)",
+                      (U1, challenge, verifier)).fetchone()[0]
+        assert jwt_claims(s["access_token"])["user_role"] == "admin", "the hook ran"
     scripts = {
         "update": "UPDATE bench_rt SET rt = rt WHERE client = :client_id;\n",
         "refresh": "UPDATE bench_rt SET rt = auth.refresh(rt)->>'refresh_token' WHERE client = :client_id;\n",
+        "hooked_refresh": "UPDATE bench_rt SET rt = auth.refresh(rt)->>'refresh_token' WHERE client = :client_id + 2;\n",
         "begin": "SELECT auth.pkce_begin(:sub, :challenge);\n",
         "exchange": "SELECT auth.pkce_exchange(auth.pkce_begin(:sub, :challenge), :verifier);\n",
+        "token": "SELECT auth.token(auth.authorize(:client, :uri, :sub, :challenge), :client, :uri, :verifier);\n",
         # a code from an earlier transaction: the background worker claims it
         "exchange_later": "SELECT auth.pkce_begin(:sub, :challenge) AS code \\gset\n"
                           "SELECT auth.pkce_exchange(:code, :verifier);\n",
+        "token_later": "SELECT auth.authorize(:client, :uri, :sub, :challenge) AS code \\gset\n"
+                       "SELECT auth.token(:code, :client, :uri, :verifier);\n",
+        "provider": "SELECT auth.provider_token_put(:sub, 'spotify', '{\"refresh_token\": \"rt\"}');\n"
+                    "SELECT auth.provider_token_of(:sub, 'spotify');\n",
     }
     paths = write_scripts(workdir, scripts, "flow_")
-    variables = {"sub": U1, "challenge": challenge, "verifier": verifier}
+    hooked = write_scripts(workdir, {"refresh": scripts["hooked_refresh"]}, "hooked_")
+    paths["hooked_refresh"] = hooked["refresh"]
+    variables = {"sub": U1, "challenge": challenge, "verifier": verifier, "client": client, "uri": uri}
     runs = int(os.environ.get("BENCH_FLOW_RUNS", "3"))
     out = ["### Flows per call (pgbench -M prepared)\n",
-           f"As the authenticator (granted pkce_begin), {seconds} s per run, {runs} runs of each script, the "
-           "scripts alternating; each cell is `min / median` over the runs, latency in ms per transaction of one "
-           "statement (differences are taken run by run, then summarised). `refresh` rotates each "
-           "client's own session in a table row (`UPDATE bench_rt SET rt = auth.refresh(rt)->>'refresh_token'`); "
-           "`update` is that UPDATE without the refresh. `exchange` is begin and exchange in one statement "
-           "(the code is the transaction's own: claimed in it); the exchange alone is the difference. "
-           "`exchange, own transaction` exchanges a code issued by an earlier transaction, as a real client "
-           "does: a background worker claims the code in a transaction of its own first (issue 12).\n",
-           "| clients | update | refresh | refresh - update | pkce_begin | begin + exchange | exchange alone "
-           "| exchange, own transaction | refresh tps |",
-           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           f"As the authenticator (granted pkce_begin, authorize and the provider-token functions), {seconds} s "
+           f"per run, {runs} runs of each script, the scripts alternating; each cell is `min / median` over the "
+           "runs, latency in ms per transaction (differences are taken run by run, then summarised). `refresh` "
+           "rotates each client's own session in a table row (`UPDATE bench_rt SET rt = "
+           "auth.refresh(rt)->>'refresh_token'`); `update` is that UPDATE without the refresh; `refresh + hook` "
+           "is `refresh` as a role whose `auth.access_token_hook` (a SQL function) adds one claim. `exchange` is "
+           "begin and exchange in one statement (the code is the transaction's own: claimed in it); the exchange "
+           "alone is the difference. `own transaction` exchanges a code issued by an earlier transaction, as a real "
+           "client does: a background worker claims the code in a transaction of its own first. `token` is the "
+           "same for a registered public client: `auth.authorize` + `auth.token` against `pkce_begin` + "
+           "`pkce_exchange`.\n",
+           "| clients | update | refresh | refresh - update | refresh + hook | hook - refresh | pkce_begin "
+           "| begin + exchange | exchange alone | exchange, own transaction | authorize + token "
+           "| token, own transaction | token / exchange (own transaction) | refresh tps |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    provider_rows = []
     for clients in (1, 2):
         lat, tps = pgbench_runs(paths, clients, seconds, variables, runs)
         diff = lambda a, b: [x - y for x, y in zip(lat[a], lat[b])]
+        ratio = [t / e for t, e in zip(lat["token_later"], lat["exchange_later"])]
         out.append(f"| {clients} | {min_median(lat['update'])} | {min_median(lat['refresh'])} | "
-                   f"{min_median(diff('refresh', 'update'))} | {min_median(lat['begin'])} | "
+                   f"{min_median(diff('refresh', 'update'))} | {min_median(lat['hooked_refresh'])} | "
+                   f"{min_median(diff('hooked_refresh', 'refresh'))} | {min_median(lat['begin'])} | "
                    f"{min_median(lat['exchange'])} | {min_median(diff('exchange', 'begin'))} | "
-                   f"{min_median(diff('exchange_later', 'begin'))} | "
+                   f"{min_median(diff('exchange_later', 'begin'))} | {min_median(lat['token'])} | "
+                   f"{min_median(lat['token_later'])} | {min_median(ratio, fmt='{:.2f}')}x | "
                    f"{min_median(tps['refresh'], fmt='{:.0f}')} |")
+        provider_rows.append(f"| {clients} | {min_median(lat['provider'])} | {min_median(lat['provider'], 500)} |")
     out.append("\nEach refresh signs an HS256 access token, seals the new pair under the old refresh token, "
                "rotates the session row and records the new token's hash; each exchange also burns the code and "
-               "creates the session.\n")
+               "creates the session. Goal: `auth.token` for a public client within 1.2x of `auth.pkce_exchange`.\n")
+    out += ["### Provider tokens per call (pgbench -M prepared)\n",
+            "`auth.provider_token_put` then `auth.provider_token_of` of one subject's Spotify tokens in one "
+            "transaction (seal, upsert, read, open), min / median over the runs above.\n",
+            "| clients | put + of: ms per transaction | us per call (half) |", "|---:|---:|---:|"] + provider_rows
+    conn.execute("alter system reset auth.vault_key")
+    conn.execute(f"alter role {HOOKED} reset auth.access_token_hook")
     return out
+
+
+def jwt_claims(token):
+    import base64
+    p = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
 
 
 if __name__ == "__main__":

@@ -158,3 +158,47 @@ def test_no_leak_across_pooled_transactions(bouncer, dbname, capsys):
     assert counts["served_after_revoke"] == 0 and counts["refused"] >= REVOKED, (counts, problems[:5])
     assert counts["requests"] >= CLIENTS * 5, counts
     assert backends <= POOL_SIZE, "the clients really shared server connections"
+
+
+def test_provider_tokens_through_login_on_pooled_connections(bouncer, dbname):
+    """auth.provider_token after auth.authenticate, each client its own subject's tokens,
+    over the few shared server connections; a transaction without a login reads none."""
+    key = "a-vault-key-for-the-pooled-provider-tokens-0123"
+    with connect(dbname) as admin:
+        admin.execute("alter system set auth.vault_key = %s" % psycopg.sql.quote(key))
+        admin.execute("select pg_reload_conf()")
+        admin.execute("set auth.vault_key = %s" % psycopg.sql.quote(key))  # this session: now
+        for u in USERS[:8]:
+            admin.execute("select auth.provider_token_put(%s, 'spotify', %s)",
+                          (u, psycopg.types.json.Jsonb({"refresh_token": "rt-" + u})))
+    time.sleep(0.2)
+    anon_key = key_token("anon")
+    problems = []
+
+    def client(i):
+        me = USERS[i]
+        with psycopg.connect(host="127.0.0.1", port=bouncer, dbname=dbname, user=AUTHN,
+                             autocommit=True, prepare_threshold=None) as conn:
+            for n in range(40):
+                with conn.transaction():
+                    if n % 4 == 3:  # no login in this transaction: nobody's tokens
+                        got = conn.execute("select auth.provider_token('spotify')").fetchone()[0]
+                        if got is not None:
+                            problems.append(f"client {i} read {got} without a login")
+                        continue
+                    conn.execute("select auth.authenticate(%s, %s)", (anon_key, "Bearer " + user_token(me)))
+                    got = conn.execute("select auth.provider_token('spotify')").fetchone()[0]
+                    if got != {"refresh_token": "rt-" + me}:
+                        problems.append(f"client {i} read {got}")
+
+    try:
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        with connect(dbname) as admin:
+            admin.execute("alter system reset auth.vault_key")
+            admin.execute("select pg_reload_conf()")
+    assert problems == [], problems[:5]

@@ -13,7 +13,7 @@ use pgrx::{pg_sys, FromDatum, IntoDatum};
 
 fn texts(list: &[Option<String>], what: &str) -> Result<Vec<String>, ErrorReport> {
     list.iter()
-        .map(|s| s.clone())
+        .cloned()
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| report(AuthError::InvalidOption(format!("{what} cannot hold NULL"))))
 }
