@@ -187,3 +187,19 @@ def test_a_hook_that_names_no_function(admin):
           "invalid option: auth.access_token_hook must be a function (jsonb) RETURNS jsonb")
     admin.execute("reset auth.access_token_hook")
     assert exchange(admin, code, verifier)["user"] == {"id": U1}
+
+
+def test_the_hook_cannot_change_the_callers_settings(admin):
+    """A hook runs in the caller's session; whatever it sets there is undone when it
+    returns, as PostgreSQL undoes an index function's settings."""
+    make_hook(admin, "begin "
+                     "perform set_config('request.jwt.claims', '{\"sub\": \"planted\"}', true); "
+                     "perform set_config('statement_timeout', '1', false); "
+                     "perform set_config('search_path', 'public', false); "
+                     "return event; end", name="meddling_hook")
+    admin.execute("select set_config('request.jwt.claims', '{\"sub\": \"mine\"}', false)")
+    before = admin.execute("show statement_timeout").fetchone()[0]
+    assert exchange(admin, *begin(admin))["user"] == {"id": U1}
+    assert one(admin, "select current_setting('request.jwt.claims')") == '{"sub": "mine"}'
+    assert admin.execute("show statement_timeout").fetchone()[0] == before
+    assert one(admin, "select current_setting('search_path')") != "public"

@@ -157,8 +157,9 @@ unsafe fn proc_owner_and_result(oid: pg_sys::Oid) -> Option<(pg_sys::Oid, bool)>
 /// Call `func(arg)` as `owner`: the user id switched for the call (as PostgreSQL switches
 /// it for a SECURITY DEFINER function or a materialized view's refresh), inside a
 /// security-restricted operation (no SET ROLE, no temporary objects that outlive it), with
-/// search_path pinned to pg_catalog, pg_temp. Both are restored after; an error unwinds
-/// through the transaction's or subtransaction's abort, which restores them too.
+/// search_path pinned to pg_catalog, pg_temp. Both are restored after, and every setting
+/// the call changed is undone; an error unwinds through the transaction's or
+/// subtransaction's abort, which restores them too.
 unsafe fn call_as(
     owner: pg_sys::Oid,
     func: pg_sys::Oid,
@@ -185,7 +186,10 @@ unsafe fn call_as(
         false,
     );
     let result = call1(func, arg);
-    pg_sys::AtEOXact_GUC(true, nest);
+    // false: every setting the hook changed goes back, as PostgreSQL undoes an index
+    // function's or a materialized view's settings: the hook cannot change the caller's
+    // request settings (request.jwt.claims) or anything else of its session.
+    pg_sys::AtEOXact_GUC(false, nest);
     pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
     result
 }
