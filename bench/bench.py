@@ -23,23 +23,24 @@ SESSION = "5e55104e-0000-4000-8000-000000000001"  # a live session of U1 (sectio
 conn = psycopg.connect(dbname=os.environ["BENCH_DB"], autocommit=True)
 
 
-def timed(sql, setup=()):
+def timed(sql, setup=(), params=None):
     """Wall time in ms of one run of `sql`, in its own transaction after `setup`."""
     with conn.transaction():
         for s in setup:
             conn.execute(s)
         t = time.perf_counter()
-        conn.execute(sql).fetchall()
+        conn.execute(sql, params).fetchall()
         return (time.perf_counter() - t) * 1000
 
 
-def side_by_side(cases, runs=RUNS):
+def side_by_side(cases, runs=RUNS, params=None):
     """Best time per case, running the cases round-robin so that drift in the machine's
-    speed (a VM's neighbours) hits every case alike. cases: {name: (sql, setup)}."""
+    speed (a VM's neighbours) hits every case alike. cases: {name: (sql, setup)};
+    params: {name: query parameters}."""
     times = {name: [] for name in cases}
     for _ in range(runs):
         for name, (sql, setup) in cases.items():
-            times[name].append(timed(sql, setup))
+            times[name].append(timed(sql, setup, (params or {}).get(name)))
     return {name: min(t) for name, t in times.items()}
 
 
@@ -596,6 +597,29 @@ def flows(workdir, seconds):
             "`auth.provider_token_put` then `auth.provider_token_of` of one subject's Spotify tokens in one "
             "transaction (seal, upsert, read, open), min / median over the runs above.\n",
             "| clients | put + of: ms per transaction | us per call (half) |", "|---:|---:|---:|"] + provider_rows
+    # The hook's own cost, apart from the pgbench noise: N calls of the flows' hook step in
+    # one statement, beside N direct calls of the same function with the same event.
+    n = 5000
+    claims = json.dumps({"sub": U1, "session_id": SESSION, "iat": 1700000000, "exp": 1700003600,
+                         "role": "authenticated", "aud": "authenticated", "email": "u@example.com"})
+    hook = conn.execute("select 'public.bench_hook(jsonb)'::regprocedure::oid").fetchone()[0]
+    r = side_by_side({
+        "base": (f"select count(*) from generate_series(1, {n}) g where %s::jsonb is not null", ()),
+        "direct": (f"select count(*) from generate_series(1, {n}) g where public.bench_hook("
+                   "jsonb_build_object('user_id', %s, 'claims', %s::jsonb, 'authentication_method', "
+                   "'token_refresh')) is not null", ()),
+        "flows": (f"select count(*) from generate_series(1, {n}) g where "
+                  "sae_internal.flow_call_hook(%s, %s, %s::jsonb, 'token_refresh') is not null", ()),
+    }, runs=RUNS, params={"base": (claims,), "direct": (U1, claims), "flows": (hook, U1, claims)})
+    per = lambda ms: (ms - r["base"]) * 1000 / n
+    out += ["\n### The access token hook's own cost\n",
+            f"{n} calls in one statement, best of {RUNS} round-robin runs: the flows' hook step "
+            "(`sae_internal.flow_call_hook`: the event built, the user switched to the hook's owner, "
+            "`search_path` pinned, the hook called through fmgr, its settings undone, its answer parsed and "
+            "checked) beside a direct call of the same SQL hook with the same event.\n",
+            "| what | us per call |", "|---|---:|",
+            f"| direct call of the hook | {per(r['direct']):.1f} |",
+            f"| the flows' hook step | {per(r['flows']):.1f} |"]
     conn.execute("alter system reset auth.vault_key")
     conn.execute(f"alter role {HOOKED} reset auth.access_token_hook")
     return out

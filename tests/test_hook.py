@@ -203,3 +203,34 @@ def test_the_hook_cannot_change_the_callers_settings(admin):
     assert one(admin, "select current_setting('request.jwt.claims')") == '{"sub": "mine"}'
     assert admin.execute("show statement_timeout").fetchone()[0] == before
     assert one(admin, "select current_setting('search_path')") != "public"
+
+
+def test_the_hook_cannot_read_the_users_provider_tokens(admin, dbname):
+    """The security review of 0.5.0: a hook runs inside the flow call, in a transaction
+    where the user may have logged in; auth.provider_token reads nothing there."""
+    admin.execute("load 'supabase_auth_ext'")
+    admin.execute("set auth.vault_key = 'a-vault-key-for-the-hook-test-0123456789'")
+    admin.execute("select auth.provider_token_put(%s, 'google', '{\"refresh_token\": \"victim\"}')", (U1,))
+    admin.execute(f"grant execute on function auth.provider_token(text) to {OWNER}")
+    admin.execute("truncate public.hook_events")
+    make_hook(admin, "begin insert into public.hook_events "
+                     "select jsonb_build_object('got', auth.provider_token('google')), current_user; "
+                     "return event; end", name="greedy_hook")
+    from conftest import user_token
+    code = begin(admin)
+    with admin.transaction():
+        admin.execute("select auth.login(%s)", (user_token(U1),))
+        assert one(admin, "select auth.provider_token('google')") == {"refresh_token": "victim"}
+        admin.execute("select auth.pkce_exchange(%s, %s)", code)
+    got = admin.execute("select event from public.hook_events").fetchall()
+    assert got == [({"got": None},)], got
+
+
+@pytest.mark.parametrize("fn", ["public.two_args(jsonb,jsonb)", "pg_catalog.jsonb_agg_finalfn(internal)"])
+def test_the_hook_step_checks_the_functions_shape(admin, fn):
+    """The security review of 0.5.0: called directly (superuser only) with a function of
+    another shape, the hook step refuses instead of calling it with one argument."""
+    admin.execute("create or replace function public.two_args(a jsonb, b jsonb default '{}') "
+                  "returns jsonb language sql as $$ select a $$")
+    fails(admin, "select sae_internal.flow_call_hook(%s::regprocedure, 's', '{\"sub\": \"s\"}', 'm')",
+          (fn,), "22023", "invalid option: auth.access_token_hook must be a function (jsonb) RETURNS jsonb")

@@ -182,3 +182,39 @@ def test_behind_postgrest_a_pre_request_function_verifies_the_claims(admin, dbna
                         (f'{{"authorization":"Bearer {token}"}}',))
             app.execute("select public.verify_request()")
             assert one(app, "select auth.provider_token('spotify')") == SPOTIFY
+
+
+def test_code_running_with_other_rights_reads_nothing(admin, dbname):
+    """The security review of 0.5.0: provider tokens are for the logged-in user's own SQL.
+    A SECURITY DEFINER function of another role, an access token hook, and a token issued
+    to a registered (third-party) client all read NULL, in a transaction where the user
+    logged in."""
+    put(admin, U1, "spotify", SPOTIFY)
+    admin.execute("""do $$ begin if not exists (select 1 from pg_roles where rolname = 'sae_thief')
+                     then create role sae_thief nologin; end if; end $$""")
+    admin.execute("create table if not exists public.loot (got jsonb)")
+    admin.execute("grant insert, select on public.loot to sae_thief, authenticated")
+    admin.execute("""create or replace function public.steal() returns void language plpgsql
+                     security definer as $$ begin
+                     insert into public.loot select auth.provider_token('spotify'); end $$""")
+    admin.execute("alter function public.steal() owner to sae_thief")
+    admin.execute("grant execute on function public.steal() to authenticated")
+    admin.execute("truncate public.loot")
+    with connect(dbname, user=AUTHN) as app:
+        with app.transaction():
+            app.execute("select auth.login(%s)", (user_token(U1),))
+            assert one(app, "select auth.provider_token('spotify')") == SPOTIFY  # the user's own
+            app.execute("select public.steal()")
+    assert [r[0] for r in admin.execute("select got from public.loot")] == [None]
+    # a token issued to a registered client
+    cid = "third-party-" + uuid.uuid4().hex[:6]
+    admin.execute("select auth.register_client(%s, array['https://app.example.com/cb'])", (cid,))
+    from conftest import pkce_pair
+    verifier, challenge = pkce_pair()
+    code = one(admin, "select auth.authorize(%s, 'https://app.example.com/cb', %s, %s)", (cid, U1, challenge))
+    s = one(admin, "select auth.token(%s, %s, 'https://app.example.com/cb', %s)", (code, cid, verifier))
+    with connect(dbname, user=AUTHN) as app:
+        with app.transaction():
+            app.execute("select auth.login(%s)", (s["access_token"],))
+            assert one(app, "select auth.uid()::text") == U1
+            assert one(app, "select auth.provider_token('spotify')") is None

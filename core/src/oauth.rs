@@ -10,6 +10,13 @@
 //!   characters other than `.` and `/`, `**` any run at all, `?` one character other than
 //!   `.` and `/`, `[a-z]` / `[!a-z]` one character in or not in a class, `\c` the
 //!   character `c`. Braces (`{a,b}`) are refused at registration.
+//! - Unlike Supabase, which matches the whole string, a pattern's scheme is literal and its
+//!   authority and its path are matched apart: a `*` in the host cannot swallow the `?`, `\`
+//!   or `@` that ends the presented URI's real host, so `https://*.example.com/cb` never
+//!   accepts `https://3627730000?.example.com/cb` (host 3627730000, an IP address). A
+//!   presented URI must be printable ASCII with no `\` and no user info, and an http(s) one
+//!   must name a DNS host name (Supabase's rule: letters, digits, `.` and `-`, not all
+//!   digits) or a loopback address.
 use crate::error::{AuthError, Result};
 
 /// The most redirect URIs one client may register (as Supabase Auth).
@@ -21,22 +28,61 @@ fn bad(msg: impl Into<String>) -> AuthError {
     AuthError::InvalidOption(msg.into())
 }
 
-/// The scheme and host of a URI or pattern (`scheme://[userinfo@]host[:port]...`).
-fn scheme_and_host(uri: &str) -> Option<(&str, &str)> {
-    let (scheme, rest) = uri.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split_once(']').map_or(v6, |(h, _)| h)
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    (!scheme.is_empty() && !host.is_empty()).then_some((scheme, host))
+/// A URI (or pattern) in parts: scheme, authority, and the rest (path, query).
+struct Parts<'a> {
+    scheme: &'a str,
+    authority: &'a str,
+    rest: &'a str,
 }
 
-/// Check one URI (or pattern) for registration or use; the message says what is wrong
-/// with it, without repeating more of it than its scheme.
-pub fn check_redirect_uri(uri: &str) -> Result<()> {
+/// `scheme://authority rest`. A presented URI's authority ends at `/`, `?` or `#`; a
+/// pattern's only at `/` (`?` is a pattern character there).
+fn parts(uri: &str, pattern: bool) -> Option<Parts<'_>> {
+    let (scheme, after) = uri.split_once("://")?;
+    let ends: &[char] = if pattern { &['/'] } else { &['/', '?', '#'] };
+    let end = after.find(ends).unwrap_or(after.len());
+    let ok_scheme = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    (ok_scheme && end > 0).then(|| Parts {
+        scheme,
+        authority: &after[..end],
+        rest: &after[end..],
+    })
+}
+
+/// The host of an authority `host[:port]` (`[v6]` without its brackets).
+fn host(authority: &str) -> &str {
+    if let Some(v6) = authority.strip_prefix('[') {
+        v6.split_once(']').map_or(v6, |(h, _)| h)
+    } else {
+        authority.split(':').next().unwrap_or("")
+    }
+}
+
+fn loopback(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
+}
+
+/// Supabase Auth's rule for a redirect host (internal/utilities/request.go): a regular
+/// host name, not all digits (a decimal IP address).
+fn regular_host(host: &str) -> bool {
+    let b = host.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'-')
+        && !b.iter().all(u8::is_ascii_digit)
+}
+
+/// Check one URI (or, with `pattern`, a registered pattern); the message says what is
+/// wrong with it, without repeating more of it than its scheme.
+pub fn check_redirect_uri(uri: &str, pattern: bool) -> Result<()> {
     if uri.is_empty() {
         return Err(bad("a redirect URI cannot be empty"));
     }
@@ -45,27 +91,43 @@ pub fn check_redirect_uri(uri: &str) -> Result<()> {
             "a redirect URI is at most {MAX_URI_CHARS} characters"
         )));
     }
+    if !uri.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
+        return Err(bad(
+            "a redirect URI is printable ASCII with no blank space (percent-encode the rest)",
+        ));
+    }
     if uri.contains('#') {
         return Err(bad("a redirect URI cannot have a fragment"));
     }
     if uri.contains(['{', '}']) {
         return Err(bad("a redirect URI pattern cannot use braces"));
     }
-    if uri.chars().any(char::is_whitespace) {
-        return Err(bad("a redirect URI cannot contain blank space"));
+    if !pattern && uri.contains('\\') {
+        return Err(bad("a redirect URI cannot contain a backslash"));
     }
-    let Some((scheme, host)) = scheme_and_host(uri) else {
+    let Some(p) = parts(uri, pattern) else {
         return Err(bad("a redirect URI must have a scheme and a host"));
     };
+    if p.authority.contains('@') {
+        return Err(bad("a redirect URI cannot carry user information"));
+    }
+    let scheme = p.scheme.to_ascii_lowercase();
     let dangerous = ["javascript", "data", "file", "vbscript", "about", "blob"];
-    if dangerous.iter().any(|d| scheme.eq_ignore_ascii_case(d)) {
+    if dangerous.contains(&scheme.as_str()) {
         return Err(bad(format!(
             "the scheme {} is not allowed in a redirect URI",
-            crate::json::quote(scheme)
+            crate::json::quote(&scheme)
         )));
     }
-    if scheme == "http" && !matches!(host, "localhost" | "127.0.0.1" | "::1") {
+    let host = host(p.authority);
+    if scheme == "http" && !loopback(host) {
         return Err(bad("an http redirect URI must be for localhost"));
+    }
+    let web = scheme == "http" || scheme == "https";
+    if !pattern && web && !loopback(host) && !regular_host(host) {
+        return Err(bad(
+            "a redirect URI's host must be a DNS name or a loopback address",
+        ));
     }
     Ok(())
 }
@@ -80,12 +142,24 @@ pub fn check_redirect_uris(uris: &[&str]) -> Result<()> {
             "a client has at most {MAX_REDIRECT_URIS} redirect URIs"
         )));
     }
-    uris.iter().try_for_each(|u| check_redirect_uri(u))
+    uris.iter().try_for_each(|u| check_redirect_uri(u, true))
 }
 
-/// Whether `uri` is one of the registered URIs, or matches one read as a pattern.
+/// Whether `uri` (already checked) is one of the registered URIs, or matches one read as a
+/// pattern: the same scheme (any letter case), then the authority and the rest each
+/// matched apart.
 pub fn redirect_allowed(registered: &[&str], uri: &str) -> bool {
-    registered.iter().any(|r| *r == uri || glob_match(r, uri))
+    let Some(u) = parts(uri, false) else {
+        return false;
+    };
+    registered.iter().any(|r| {
+        *r == uri
+            || parts(r, true).is_some_and(|p| {
+                p.scheme.eq_ignore_ascii_case(u.scheme)
+                    && glob_match(p.authority, u.authority)
+                    && glob_match(p.rest, u.rest)
+            })
+    })
 }
 
 #[derive(Debug, PartialEq)]
@@ -202,15 +276,13 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     can[text.len()]
 }
 
-/// The scopes of a space-separated scope string, each once, in order.
+/// The scopes of a space-separated scope string, each once, in order (linear: a huge
+/// string costs its length, not its square).
 pub fn scopes(text: &str) -> Vec<&str> {
-    let mut out: Vec<&str> = Vec::new();
-    for s in text.split_whitespace() {
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    out
+    let mut seen = std::collections::HashSet::new();
+    text.split_whitespace()
+        .filter(|s| seen.insert(*s))
+        .collect()
 }
 
 /// The scope a code is granted: the requested scopes (each once, space-separated) when
@@ -220,7 +292,8 @@ pub fn granted_scope(requested: Option<&str>, registered: &[&str]) -> Result<Str
         return Ok(scopes(&registered.join(" ")).join(" "));
     };
     let wanted = scopes(requested);
-    if let Some(missing) = wanted.iter().find(|s| !registered.contains(s)) {
+    let registered: std::collections::HashSet<&str> = registered.iter().copied().collect();
+    if let Some(missing) = wanted.iter().find(|s| !registered.contains(*s)) {
         return Err(bad(format!(
             "scope {} is not registered for this client",
             crate::json::quote(missing)
@@ -323,16 +396,56 @@ mod tests {
         ("https://example.com/[ab", "https://example.com/[ab", true),
         ("https://example.com/[ab", "https://example.com/a", false),
         ("myapp://callback/*", "myapp://callback/done", true),
+        // a `*` in the host stops where the presented URI's host ends (the security review)
+        (
+            "https://*.example.com/cb",
+            "https://3627730000?.example.com/cb",
+            false,
+        ),
+        (
+            "https://*.example.com/cb",
+            "https://0xd83ac80e?.example.com/cb",
+            false,
+        ),
+        (
+            "https://*.example.com/**",
+            "https://evil.com?.example.com/cb",
+            false,
+        ),
+        (
+            "HTTPS://app.example.com/cb",
+            "https://app.example.com/cb",
+            true,
+        ),
     ];
 
     #[test]
     fn redirect_patterns_like_supabase() {
         for (pattern, uri, want) in CASES {
-            assert_eq!(
-                redirect_allowed(&[pattern], uri),
-                *want,
-                "{pattern} ~ {uri}"
-            );
+            let allowed =
+                check_redirect_uri(uri, false).is_ok() && redirect_allowed(&[pattern], uri);
+            assert_eq!(allowed, *want, "{pattern} ~ {uri}");
+        }
+    }
+
+    #[test]
+    fn presented_uris_name_a_real_host() {
+        for bad in [
+            "https://3627730000\\.example.com/cb",
+            "https://[2001:db8::1]\\.example.com/cb",
+            "https://3627730000/cb",
+            "https://app.example.com@evil.com/cb",
+            "https://[2001:db8::1]/cb",
+            "https://-x.example.com/cb",
+        ] {
+            assert!(check_redirect_uri(bad, false).is_err(), "{bad}");
+        }
+        for ok in [
+            "https://app.example.com/cb?x=1",
+            "http://[::1]:3000/cb",
+            "myapp://cb",
+        ] {
+            assert!(check_redirect_uri(ok, false).is_ok(), "{ok}");
         }
     }
 
@@ -354,7 +467,7 @@ mod tests {
             "myapp://callback",
             "https://*.example.com/**",
         ] {
-            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
+            assert!(check_redirect_uri(ok, true).is_ok(), "{ok}");
         }
         for bad in [
             "",
@@ -366,8 +479,12 @@ mod tests {
             "https://app.example.com/cb#frag",
             "https://app.example.com/{a,b}",
             "https://app.example.com/a b",
+            "HTTP://evil.com/",
+            "\u{1}javascript://x/alert(1)",
+            "*://app.example.com/**",
+            "https://user@app.example.com/cb",
         ] {
-            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+            assert!(check_redirect_uri(bad, true).is_err(), "{bad}");
         }
         assert!(check_redirect_uris(&[]).is_err());
         let many = vec!["https://a.example.com/cb"; 11];

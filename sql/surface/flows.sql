@@ -266,7 +266,7 @@ BEGIN
   END IF;
   method := sae_internal.flow_pkce_method(challenge, method);
   PERFORM sae_internal.flow_check_claims(claims,
-    ARRAY['sub', 'session_id', 'iat', 'exp', 'nbf', 'aud', 'iss']);
+    ARRAY['sub', 'session_id', 'iat', 'exp', 'nbf', 'aud', 'iss', 'client_id', 'scope']);
   IF ttl IS NULL OR ttl <= interval '0' THEN
     PERFORM sae_internal.flow_raise('option', 'ttl must be positive');
   END IF;

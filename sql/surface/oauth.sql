@@ -32,8 +32,6 @@ CREATE FUNCTION sae_internal.vault_seal(subject text, provider text, tokens text
   LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'sae_vault_seal';
 CREATE FUNCTION sae_internal.vault_open(subject text, provider text, sealed bytea) RETURNS text
   LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'sae_vault_open';
-CREATE FUNCTION sae_internal.verified_sub() RETURNS text
-  LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'sae_verified_sub';
 
 CREATE FUNCTION sae_internal.client(id text) RETURNS sae_internal.sae_oauth_clients
 LANGUAGE plpgsql AS $$
@@ -216,30 +214,28 @@ BEGIN
   DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at;
 END $$;
 
--- Only for claims auth.login or auth.authenticate verified in this transaction (see
--- sae_internal.verified_sub): request settings made any other way name nobody here.
-CREATE FUNCTION auth.provider_token(provider text) RETURNS jsonb
+-- The store's one reader. auth.provider_token (a C function, so that it sees its caller)
+-- calls it through fmgr once it has established whose tokens the caller may read.
+CREATE FUNCTION sae_internal.provider_token_read(subject text, provider text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  sub text := sae_internal.verified_sub();
   sealed bytea;
 BEGIN
-  IF sub IS NULL THEN
-    RETURN NULL;
-  END IF;
   SELECT t.sealed INTO sealed FROM sae_internal.sae_provider_tokens t
-  WHERE t.subject = sub AND t.provider = provider_token.provider;
-  RETURN sae_internal.vault_open(sub, provider, sealed)::jsonb;
+  WHERE t.subject = provider_token_read.subject AND t.provider = provider_token_read.provider;
+  RETURN sae_internal.vault_open(subject, provider, sealed)::jsonb;
 END $$;
+
+-- Only for the subject of claims auth.login or auth.authenticate verified in this
+-- transaction, called as the role it switched to, from a token not issued to a registered
+-- client (src/api/oauth.rs): request settings made any other way name nobody here.
+CREATE FUNCTION auth.provider_token(provider text) RETURNS jsonb
+  LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'sae_auth_provider_token';
 
 CREATE FUNCTION auth.provider_token_of(subject text, provider text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  sealed bytea;
 BEGIN
-  SELECT t.sealed INTO sealed FROM sae_internal.sae_provider_tokens t
-  WHERE t.subject = provider_token_of.subject AND t.provider = provider_token_of.provider;
-  RETURN sae_internal.vault_open(subject, provider, sealed)::jsonb;
+  RETURN sae_internal.provider_token_read(subject, provider);
 END $$;
 
 CREATE FUNCTION auth.provider_token_delete(subject text, provider text) RETURNS boolean
@@ -256,6 +252,6 @@ COMMENT ON FUNCTION auth.drop_client(text) IS 'Remove a registered client, its u
 COMMENT ON FUNCTION auth.authorize(text, text, text, text, text, text, jsonb) IS 'Issue a single-use auth code for subject to a registered client, bound to its redirect URI, scope and PKCE challenge (privileged)';
 COMMENT ON FUNCTION auth.token(text, text, text, text, text) IS 'Exchange a registered client''s auth code for a session: the client authenticated, the same redirect URI, the PKCE verifier';
 COMMENT ON FUNCTION auth.provider_token_put(text, text, jsonb) IS 'Store a subject''s tokens from a provider, sealed under auth.vault_key (privileged)';
-COMMENT ON FUNCTION auth.provider_token(text) IS 'The verified request subject''s own tokens from a provider (after auth.login), else NULL';
+COMMENT ON FUNCTION auth.provider_token(text) IS 'The verified request subject''s own tokens from a provider (after auth.login, as its role, not for a registered client''s token), else NULL';
 COMMENT ON FUNCTION auth.provider_token_of(text, text) IS 'A subject''s tokens from a provider, for the server side (privileged)';
 COMMENT ON FUNCTION auth.provider_token_delete(text, text) IS 'Delete a subject''s tokens from a provider; true if there were any (privileged)';

@@ -14,6 +14,8 @@ thread_local! {
         const { [const { Cell::new(0) }; Reason::ALL.len()] };
     /// The request-context generation right after auth.login set the claims.
     static LOGIN_MARK: Cell<Option<u64>> = const { Cell::new(None) };
+    /// The user auth.login switched to.
+    static LOGIN_ROLE: Cell<pgrx::pg_sys::Oid> = const { Cell::new(pgrx::pg_sys::InvalidOid) };
 }
 
 /// Count one verification by outcome (jwt_verify, jwt_is_valid, auth.login, ...).
@@ -31,9 +33,16 @@ pub fn record<T>(r: &auth_core::Result<T>) {
     }
 }
 
-/// auth.login has just set the claims.
+/// auth.login has just set the claims (and switched to its role).
 pub fn mark_login() {
     LOGIN_MARK.with(|m| m.set(Some(crate::gucs::generation())));
+    LOGIN_ROLE.with(|r| r.set(unsafe { pgrx::pg_sys::GetUserId() }));
+}
+
+/// Whether the request settings are exactly what auth.login set (as [`claims_from_login`])
+/// and the current user is still the role it switched to.
+pub fn login_is_current() -> bool {
+    claims_from_login() && LOGIN_ROLE.with(Cell::get) == unsafe { pgrx::pg_sys::GetUserId() }
 }
 
 /// Whether the request settings are still exactly what auth.login set (no request.jwt.*

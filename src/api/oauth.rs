@@ -34,7 +34,7 @@ fn client_check(
 /// not a redirect URI at all; false when it matches none.
 #[pg_extern(sql = false)]
 fn client_redirect_ok(registered: Vec<Option<String>>, uri: &str) -> Result<bool, ErrorReport> {
-    oauth::check_redirect_uri(uri).or_report()?;
+    oauth::check_redirect_uri(uri, false).or_report()?;
     let registered: Vec<&str> = registered.iter().flatten().map(String::as_str).collect();
     Ok(oauth::redirect_allowed(&registered, uri))
 }
@@ -44,8 +44,9 @@ fn client_redirect_ok(registered: Vec<Option<String>>, uri: &str) -> Result<bool
 #[pg_extern(sql = false)]
 fn client_scope(
     requested: Option<&str>,
-    registered: Vec<Option<String>>,
+    registered: Option<Vec<Option<String>>>,
 ) -> Result<String, ErrorReport> {
+    let registered = registered.unwrap_or_default();
     let registered: Vec<&str> = registered.iter().flatten().map(String::as_str).collect();
     oauth::granted_scope(requested, &registered).or_report()
 }
@@ -82,17 +83,59 @@ fn vault_open(subject: &str, provider: &str, sealed: &[u8]) -> Result<String, Er
         .ok_or_else(|| report(Error::VaultCorrupt))
 }
 
-/// The `sub` of the request's claims when, and only when, auth.login or auth.authenticate
-/// set them in this transaction and nothing changed them since; NULL otherwise. Claims
-/// another way (set_config by whoever can run SQL) name nobody here.
-#[pg_extern(sql = false)]
+thread_local! {
+    /// How many access token hooks are running in this backend (see [`call_as`]).
+    static IN_HOOK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// The subject whose provider tokens the caller may read: the `sub` of the request's
+/// claims when, and only when, auth.login or auth.authenticate verified them in this
+/// transaction and nothing changed them since, the caller runs as the role that login
+/// switched to (not as the owner of a SECURITY DEFINER function, nor inside an access
+/// token hook), and the token was not issued to a registered client (a third-party app's
+/// token reads nobody's provider tokens). None otherwise.
 fn verified_sub() -> Option<String> {
-    if !super::debug::claims_from_login() {
+    if IN_HOOK.with(std::cell::Cell::get) > 0 || !super::debug::login_is_current() {
         return None;
     }
     let claims = gucs::Request::Claims.value()?;
     let tree = json::parse(claims.to_bytes())?;
+    if tree.get("client_id").is_some() {
+        return None;
+    }
     tree.get("sub").and_then(Node::as_str).map(str::to_owned)
+}
+
+/// sae_internal.provider_token_read(text, text), looked up in the catalog (no USAGE on
+/// sae_internal is needed, nor given, to find it; only the extension's owner may create
+/// there). Per call: a dropped and re-created extension has new OIDs.
+unsafe fn reader() -> Option<pg_sys::Oid> {
+    let schema = pg_sys::get_namespace_oid(c"sae_internal".as_ptr(), true);
+    if schema == pg_sys::InvalidOid {
+        return None;
+    }
+    let types = [pg_sys::TEXTOID, pg_sys::TEXTOID];
+    let argtypes = pg_sys::buildoidvector(types.as_ptr(), 2);
+    let oid = pg_sys::GetSysCacheOid(
+        pg_sys::SysCacheIdentifier::PROCNAMEARGSNSP as i32,
+        pg_sys::Anum_pg_proc_oid as i16,
+        pg_sys::Datum::from(c"provider_token_read".as_ptr()),
+        pg_sys::Datum::from(argtypes),
+        schema.into_datum()?,
+        pg_sys::Datum::from(0),
+    );
+    (oid != pg_sys::InvalidOid).then_some(oid)
+}
+
+/// `auth.provider_token(provider)`: the verified request subject's own tokens, else NULL.
+/// A plain (invoker) C function, so that it sees who calls it; it reads the store through
+/// the owner-only SECURITY DEFINER sae_internal.provider_token_read, called through fmgr.
+#[pg_extern(sql = false)]
+fn provider_token(provider: &str) -> Option<JsonbOut> {
+    let sub = verified_sub()?;
+    let reader = unsafe { reader() }?;
+    let args = [sub.as_str().into_datum()?, provider.into_datum()?];
+    unsafe { call(reader, &args) }.map(JsonbOut)
 }
 
 /// Call the access token hook `hook` (resolved by the caller) with `event`, as the hook's
@@ -108,12 +151,12 @@ fn flow_call_hook(
     let given_tree = json::parse(given.0.as_bytes())
         .ok_or_else(|| report(Error::Internal("the flow's claims are not JSON".into())))?;
     let event = jsonb_in(&hook::event(subject, &given.0, method));
-    let (owner, returns_jsonb) = unsafe { proc_owner_and_result(hook) }.ok_or_else(|| {
+    let (owner, jsonb_to_jsonb) = unsafe { proc_owner_and_shape(hook) }.ok_or_else(|| {
         report(AuthError::InvalidOption(
             "auth.access_token_hook is gone".into(),
         ))
     })?;
-    if !returns_jsonb {
+    if !jsonb_to_jsonb {
         return Err(report(AuthError::InvalidOption(
             "auth.access_token_hook must be a function (jsonb) RETURNS jsonb".into(),
         )));
@@ -134,8 +177,9 @@ fn flow_call_hook(
     Ok(JsonbOut(jsonb_in(&out)))
 }
 
-/// The owner of function `oid`, and whether it is a plain function returning jsonb.
-unsafe fn proc_owner_and_result(oid: pg_sys::Oid) -> Option<(pg_sys::Oid, bool)> {
+/// The owner of function `oid`, and whether it is a plain function of one jsonb argument
+/// returning one jsonb (the only shape [`call`] may be given one argument for).
+unsafe fn proc_owner_and_shape(oid: pg_sys::Oid) -> Option<(pg_sys::Oid, bool)> {
     let tuple = pg_sys::SearchSysCache1(
         pg_sys::SysCacheIdentifier::PROCOID as i32,
         oid.into_datum()?,
@@ -147,9 +191,13 @@ unsafe fn proc_owner_and_result(oid: pg_sys::Oid) -> Option<(pg_sys::Oid, bool)>
     // GETSTRUCT: the fixed part of the row follows the tuple header.
     let proc = (data as *const u8).add((*data).t_hoff as usize) as *const pg_sys::FormData_pg_proc;
     let owner = (*proc).proowner;
+    let args = &(*proc).proargtypes;
     let ok = (*proc).prorettype == pg_sys::JSONBOID
         && (*proc).prokind == pg_sys::PROKIND_FUNCTION as std::ffi::c_char
-        && !(*proc).proretset;
+        && !(*proc).proretset
+        && (*proc).pronargs == 1
+        && args.dim1 == 1
+        && *args.values.as_ptr() == pg_sys::JSONBOID;
     pg_sys::ReleaseSysCache(tuple);
     Some((owner, ok))
 }
@@ -185,7 +233,17 @@ unsafe fn call_as(
         0,
         false,
     );
-    let result = call1(func, arg);
+    IN_HOOK.with(|h| h.set(h.get() + 1));
+    // An error unwinds from here (pgrx turns it into a panic): the guard still counts down.
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            IN_HOOK.with(|h| h.set(h.get() - 1));
+        }
+    }
+    let leave = Leave;
+    let result = call(func, &[arg]);
+    drop(leave);
     // false: every setting the hook changed goes back, as PostgreSQL undoes an index
     // function's or a materialized view's settings: the hook cannot change the caller's
     // request settings (request.jwt.claims) or anything else of its session.
@@ -194,22 +252,26 @@ unsafe fn call_as(
     result
 }
 
-/// `func(arg)` through fmgr (its SECURITY DEFINER and SET clauses apply); None for NULL.
-unsafe fn call1(func: pg_sys::Oid, arg: pg_sys::Datum) -> Option<pg_sys::Datum> {
+/// `func(args...)` through fmgr (its SECURITY DEFINER and SET clauses apply; no EXECUTE
+/// check: callers pass only functions whose shape they checked or that are our own, with
+/// non-NULL arguments of the right types); None for a NULL result.
+unsafe fn call(func: pg_sys::Oid, args: &[pg_sys::Datum]) -> Option<pg_sys::Datum> {
     let mut flinfo: pg_sys::FmgrInfo = std::mem::zeroed();
     pg_sys::fmgr_info(func, &mut flinfo);
     let fcinfo = pg_sys::palloc0(
         std::mem::size_of::<pg_sys::FunctionCallInfoBaseData>()
-            + std::mem::size_of::<pg_sys::NullableDatum>(),
+            + args.len() * std::mem::size_of::<pg_sys::NullableDatum>(),
     ) as pg_sys::FunctionCallInfo;
     (*fcinfo).flinfo = &mut flinfo;
-    (*fcinfo).nargs = 1;
-    (*fcinfo).fncollation = pg_sys::InvalidOid;
-    let args = (*fcinfo).args.as_mut_slice(1);
-    args[0] = pg_sys::NullableDatum {
-        value: arg,
-        isnull: false,
-    };
+    (*fcinfo).nargs = args.len() as i16;
+    (*fcinfo).fncollation = pg_sys::DEFAULT_COLLATION_OID;
+    let slots = (*fcinfo).args.as_mut_slice(args.len());
+    for (slot, value) in slots.iter_mut().zip(args) {
+        *slot = pg_sys::NullableDatum {
+            value: *value,
+            isnull: false,
+        };
+    }
     let f = flinfo.fn_addr.expect("fmgr_info sets fn_addr");
     // An ERROR in the hook longjmps: through pgrx's guard, never over Rust frames.
     let result = pg_sys::ffi::pg_guard_ffi_boundary(|| f(fcinfo));
@@ -225,7 +287,7 @@ super::export! {
     sae_client_secret_ok, pg_finfo_sae_client_secret_ok => client_secret_ok_wrapper;
     sae_vault_seal, pg_finfo_sae_vault_seal => vault_seal_wrapper;
     sae_vault_open, pg_finfo_sae_vault_open => vault_open_wrapper;
-    sae_verified_sub, pg_finfo_sae_verified_sub => verified_sub_wrapper;
+    sae_auth_provider_token, pg_finfo_sae_auth_provider_token => provider_token_wrapper;
     sae_flow_call_hook, pg_finfo_sae_flow_call_hook => flow_call_hook_wrapper;
 }
 
