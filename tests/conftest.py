@@ -143,3 +143,17 @@ def configure_login(dbname, schema_sql=""):
         with connect(dbname) as c:
             c.execute("alter system reset auth.jwt_secret")
             c.execute("select pg_reload_conf()")
+
+
+@pytest.fixture
+def admin(dbname):
+    """A superuser connection to the module's database (autocommit)."""
+    with connect(dbname) as c:
+        yield c
+
+
+@pytest.fixture
+def app(dbname):
+    """A connection as the authenticator (not a superuser), as PostgREST connects."""
+    with connect(dbname, user=AUTHN) as c:
+        yield c

@@ -30,18 +30,6 @@ def configured(dbname):
         yield
 
 
-@pytest.fixture
-def admin(dbname):
-    with connect(dbname) as c:
-        yield c
-
-
-@pytest.fixture
-def app(dbname):
-    with connect(dbname, user=AUTHN) as c:
-        yield c
-
-
 def begin(admin, sub, challenge, method="S256", claims="{}", ttl="5 minutes"):
     return one(admin, "select auth.pkce_begin(%s, %s, %s, %s, %s)",
                (sub, challenge, method, claims, ttl))

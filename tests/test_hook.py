@@ -46,12 +46,6 @@ def configured(dbname):
         yield
 
 
-@pytest.fixture
-def admin(dbname):
-    with connect(dbname) as c:
-        yield c
-
-
 def make_hook(admin, body, name="access_token_hook"):
     """public.<name>(event jsonb) RETURNS jsonb with `body`, owned by OWNER, and set."""
     admin.execute(f"create or replace function public.{name}(event jsonb) returns jsonb "

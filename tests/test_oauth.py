@@ -27,18 +27,6 @@ def configured(dbname):
         yield
 
 
-@pytest.fixture
-def admin(dbname):
-    with connect(dbname) as c:
-        yield c
-
-
-@pytest.fixture
-def app(dbname):
-    with connect(dbname, user=AUTHN) as c:
-        yield c
-
-
 def client_id():
     return "client-" + uuid.uuid4().hex[:8]
 

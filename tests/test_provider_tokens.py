@@ -25,18 +25,6 @@ def configured(dbname):
             c.execute("select pg_reload_conf()")
 
 
-@pytest.fixture
-def admin(dbname):
-    with connect(dbname) as c:
-        yield c
-
-
-@pytest.fixture
-def app(dbname):
-    with connect(dbname, user=AUTHN) as c:
-        yield c
-
-
 def put(conn, sub, provider, tokens):
     conn.execute("select auth.provider_token_put(%s, %s, %s)", (sub, provider, psycopg.types.json.Jsonb(tokens)))
 

@@ -32,12 +32,6 @@ def configured(dbname):
         yield
 
 
-@pytest.fixture
-def admin(dbname):
-    with connect(dbname) as c:
-        yield c
-
-
 def check(dbname, mode):
     """auth.session_check for new connections to this database (it is superuser-only)."""
     with connect(dbname) as c:
