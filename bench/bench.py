@@ -604,12 +604,12 @@ def flows(workdir, seconds):
                          "role": "authenticated", "aud": "authenticated", "email": "u@example.com"})
     hook = conn.execute("select 'public.bench_hook(jsonb)'::regprocedure::oid").fetchone()[0]
     r = side_by_side({
-        "base": (f"select count(*) from generate_series(1, {n}) g where %s::jsonb is not null", ()),
+        "base": (f"select count(*) from generate_series(1, {n}) g where %s::jsonb || jsonb_build_object('n', g) is not null", ()),
         "direct": (f"select count(*) from generate_series(1, {n}) g where public.bench_hook("
-                   "jsonb_build_object('user_id', %s, 'claims', %s::jsonb, 'authentication_method', "
+                   "jsonb_build_object('user_id', %s::text, 'claims', %s::jsonb || jsonb_build_object('n', g), 'authentication_method', "
                    "'token_refresh')) is not null", ()),
         "flows": (f"select count(*) from generate_series(1, {n}) g where "
-                  "sae_internal.flow_call_hook(%s, %s, %s::jsonb, 'token_refresh') is not null", ()),
+                  "sae_internal.flow_call_hook(%s::oid, %s::text, %s::jsonb || jsonb_build_object('n', g), 'token_refresh') is not null", ()),
     }, runs=RUNS, params={"base": (claims,), "direct": (U1, claims), "flows": (hook, U1, claims)})
     per = lambda ms: (ms - r["base"]) * 1000 / n
     out += ["\n### The access token hook's own cost\n",
