@@ -109,6 +109,10 @@ def test_the_event_has_supabases_shape_and_runs_as_the_owner(admin):
      "invalid option: auth.access_token_hook cannot extend exp"),
     ("claims := claims - 'role';", "invalid option: auth.access_token_hook must keep role"),
     ("claims := claims - 'aud';", "invalid option: auth.access_token_hook must keep aud"),
+    # the second security review: a hook could once make a first-party token of a client's
+    ("claims := claims || '{\"client_id\": \"x\"}';",
+     "invalid option: auth.access_token_hook cannot remove or change client_id"),
+    ("claims := claims || '{\"scope\": \"admin\"}';", "invalid option: auth.access_token_hook may only narrow scope"),
     ("return '{}';", 'invalid option: auth.access_token_hook must return {"claims": {...}}'),
     ("return null;", "invalid option: auth.access_token_hook returned NULL"),
 ])

@@ -3,9 +3,10 @@
 //!
 //! The hook may add, change or remove claims, with these limits (the contract names the
 //! claims that must stay; how they may change is our choice, so that a hook cannot swap a
-//! token's identity or outlive what the flow granted): `sub`, `session_id` and `iat` stay
-//! exactly as given; `exp` stays a number no later than given; `role` stays a string; `aud`,
-//! when given, stays a string or an array of strings.
+//! token's identity or outlive what the flow granted): `sub`, `session_id`, `iat` and
+//! `client_id` stay exactly as given (an absent one stays absent); `scope` may only lose
+//! scopes; `exp` stays a number no later than given; `role` stays a string; `aud`, when
+//! given, stays a string or an array of strings.
 use crate::error::{AuthError, Result};
 use crate::json::{self, Node};
 
@@ -30,7 +31,7 @@ pub fn claims<'t, 'a>(given: &Node, answer: &'t Node<'a>) -> Result<&'t Node<'a>
         Some(c @ Node::Obj(_)) => c,
         _ => return Err(bad(r#"must return {"claims": {...}}"#)),
     };
-    for name in ["sub", "session_id", "iat"] {
+    for name in ["sub", "session_id", "iat", "client_id"] {
         if claims.get(name) != given.get(name) {
             return Err(bad(&format!("cannot remove or change {name}")));
         }
@@ -42,6 +43,11 @@ pub fn claims<'t, 'a>(given: &Node, answer: &'t Node<'a>) -> Result<&'t Node<'a>
         (Some(new), Some(old)) if new <= old => {}
         (Some(_), Some(_)) => return Err(bad("cannot extend exp")),
         _ => return Err(bad("must keep exp, a number")),
+    }
+    match (given.get("scope"), claims.get("scope")) {
+        (None, None) => {}
+        (Some(old), Some(new)) if narrower(old, new) => {}
+        _ => return Err(bad("may only narrow scope")),
     }
     if !matches!(claims.get("role"), Some(Node::Str(_))) {
         return Err(bad("must keep role, a string"));
@@ -57,6 +63,19 @@ pub fn claims<'t, 'a>(given: &Node, answer: &'t Node<'a>) -> Result<&'t Node<'a>
         }
     }
     Ok(claims)
+}
+
+/// Whether scope `new` grants nothing `old` does not (both space-separated strings).
+fn narrower(old: &Node, new: &Node) -> bool {
+    match (old.as_str(), new.as_str()) {
+        (Some(old), Some(new)) => {
+            let granted = crate::oauth::scopes(old);
+            crate::oauth::scopes(new)
+                .iter()
+                .all(|s| granted.contains(s))
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -104,12 +123,49 @@ mod tests {
                 r#""aud":[1]"#,
                 "aud not strings",
             ),
+            (
+                r#""sub":"u1""#,
+                r#""sub":"u1","client_id":"x""#,
+                "client_id added",
+            ),
+            (
+                r#""sub":"u1""#,
+                r#""sub":"u1","scope":"admin""#,
+                "scope added",
+            ),
         ] {
             let c = GIVEN.replace(from, to);
             assert!(check(&format!(r#"{{"claims":{c}}}"#)).is_err(), "{why}");
         }
         assert!(check(GIVEN).is_err(), "no claims member");
         assert!(check(r#"{"claims":[]}"#).is_err());
+    }
+
+    #[test]
+    fn a_clients_id_stays_and_its_scope_only_narrows() {
+        let given = GIVEN.replace('}', r#","client_id":"app1","scope":"read write"}"#);
+        let given_tree = json::parse(given.as_bytes()).unwrap();
+        let try_claims = |from: &str, to: &str| {
+            let c = given.replace(from, to);
+            let answer = format!(r#"{{"claims":{c}}}"#);
+            let a = json::parse(answer.as_bytes()).unwrap();
+            claims(&given_tree, &a).is_ok()
+        };
+        assert!(try_claims("", ""));
+        assert!(try_claims(r#""scope":"read write""#, r#""scope":"read""#));
+        assert!(
+            !try_claims(r#","client_id":"app1""#, ""),
+            "client_id removed"
+        );
+        assert!(!try_claims(
+            r#""client_id":"app1""#,
+            r#""client_id":"app2""#
+        ));
+        assert!(!try_claims(
+            r#""scope":"read write""#,
+            r#""scope":"read write admin""#
+        ));
+        assert!(!try_claims(r#","scope":"read write""#, ""), "scope removed");
     }
 
     #[test]

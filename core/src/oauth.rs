@@ -55,13 +55,34 @@ fn parts(uri: &str, pattern: bool) -> Option<Parts<'_>> {
     })
 }
 
-/// The host of an authority `host[:port]` (`[v6]` without its brackets).
-fn host(authority: &str) -> &str {
+/// The host and port of an authority `host[:port]` (`[v6]` without its brackets); None
+/// when something follows a `[v6]` other than a port.
+fn host_port(authority: &str) -> Option<(&str, Option<&str>)> {
     if let Some(v6) = authority.strip_prefix('[') {
-        v6.split_once(']').map_or(v6, |(h, _)| h)
+        let (host, after) = v6.split_once(']')?;
+        match after {
+            "" => Some((host, None)),
+            _ => Some((host, Some(after.strip_prefix(':')?))),
+        }
     } else {
-        authority.split(':').next().unwrap_or("")
+        match authority.split_once(':') {
+            Some((host, port)) => Some((host, Some(port))),
+            None => Some((authority, None)),
+        }
     }
+}
+
+/// Whether a host "ends in a number" as the WHATWG URL standard reads it (its last label
+/// all digits, or 0x and hex): browsers then take it for an IPv4 address, in any of the
+/// forms `10.0.0.1`, `2130706433`, `0x7f.1`, `0177.0.0.1`.
+fn ends_in_number(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let last = host.rsplit('.').next().unwrap_or("");
+    let hex = last
+        .strip_prefix("0x")
+        .or_else(|| last.strip_prefix("0X"))
+        .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+    hex || (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn loopback(host: &str) -> bool {
@@ -69,7 +90,8 @@ fn loopback(host: &str) -> bool {
 }
 
 /// Supabase Auth's rule for a redirect host (internal/utilities/request.go): a regular
-/// host name, not all digits (a decimal IP address).
+/// host name (letters, digits, `.`, `-`), and no IP address but a loopback one; stricter
+/// than Supabase, any host a browser would read as an IPv4 address counts as one.
 fn regular_host(host: &str) -> bool {
     let b = host.as_bytes();
     !b.is_empty()
@@ -77,7 +99,7 @@ fn regular_host(host: &str) -> bool {
         && b[b.len() - 1].is_ascii_alphanumeric()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'-')
-        && !b.iter().all(u8::is_ascii_digit)
+        && !ends_in_number(host)
 }
 
 /// Check one URI (or, with `pattern`, a registered pattern); the message says what is
@@ -119,12 +141,21 @@ pub fn check_redirect_uri(uri: &str, pattern: bool) -> Result<()> {
             crate::json::quote(&scheme)
         )));
     }
-    let host = host(p.authority);
+    let Some((host, port)) = host_port(p.authority) else {
+        return Err(bad("a redirect URI must have a scheme and a host"));
+    };
     if scheme == "http" && !loopback(host) {
         return Err(bad("an http redirect URI must be for localhost"));
     }
+    if pattern {
+        return Ok(());
+    }
+    let number = |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    if port.is_some_and(|p| !number(p)) {
+        return Err(bad("a redirect URI's port must be a number"));
+    }
     let web = scheme == "http" || scheme == "https";
-    if !pattern && web && !loopback(host) && !regular_host(host) {
+    if web && !loopback(host) && !regular_host(host) {
         return Err(bad(
             "a redirect URI's host must be a DNS name or a loopback address",
         ));
@@ -437,6 +468,13 @@ mod tests {
             "https://app.example.com@evil.com/cb",
             "https://[2001:db8::1]/cb",
             "https://-x.example.com/cb",
+            // the second security review
+            "https://evil:1.example.com/cb",
+            "https://evil.com:443.example.org/steal",
+            "https://10.0.0.1/cb",
+            "https://0177.0.0.1/cb",
+            "https://0x7f.1/cb",
+            "http://[::1]evil.com/",
         ] {
             assert!(check_redirect_uri(bad, false).is_err(), "{bad}");
         }
@@ -444,6 +482,8 @@ mod tests {
             "https://app.example.com/cb?x=1",
             "http://[::1]:3000/cb",
             "myapp://cb",
+            "https://app.example.com:8443/cb",
+            "https://a1.example.com/cb",
         ] {
             assert!(check_redirect_uri(ok, false).is_ok(), "{ok}");
         }
