@@ -92,39 +92,6 @@ END $f$;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api/pgjwt.rs
-CREATE FUNCTION sae_internal.create_pgjwt_schema() RETURNS void LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $f$
-BEGIN
-  IF to_regnamespace('pgjwt') IS NULL THEN
-    CREATE SCHEMA pgjwt;
-  ELSIF EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = 'pgjwt'::regnamespace
-                AND proname IN ('sign', 'verify', 'url_encode', 'url_decode')) THEN
-    PERFORM sae_internal.raise('pgjwt_installed');  -- 42723
-  ELSIF NOT (SELECT r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
-             WHERE n.nspname = 'pgjwt') THEN
-    -- its owner could add overloads that callers' pgjwt.sign('...', '...') would pick
-    PERFORM sae_internal.raise('pgjwt_owner');  -- 42501
-  END IF;
-END $f$;
-SELECT sae_internal.create_pgjwt_schema();
-CREATE FUNCTION pgjwt.url_encode(data bytea) RETURNS text LANGUAGE sql IMMUTABLE STRICT
-  SET search_path = pg_catalog
-  AS $f$ SELECT translate(encode(data, 'base64'), E'+/=\n', '-_') $f$;
-CREATE FUNCTION pgjwt.url_decode(data text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT
-  SET search_path = pg_catalog
-  AS $f$ SELECT decode(t || repeat('=', (4 - length(t) % 4) % 4), 'base64')
-         FROM translate(data, '-_', '+/') t $f$;
-CREATE FUNCTION pgjwt.sign(payload json, secret text, algorithm text DEFAULT 'HS256') RETURNS text
-  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'sae_pgjwt_sign';
-CREATE FUNCTION pgjwt.verify(token text, secret text, algorithm text DEFAULT 'HS256')
-  RETURNS TABLE(header json, payload json, valid boolean)
-  LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'sae_pgjwt_verify';
-COMMENT ON FUNCTION pgjwt.sign(json, text, text) IS 'pgjwt 0.2.0 compatible: the same token byte for byte (native HMAC)';
-COMMENT ON FUNCTION pgjwt.verify(text, text, text) IS 'pgjwt 0.2.0 compatible: (header, payload, valid); valid false for a wrong secret, expired or not yet valid';
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- src/api/context.rs
 -- Schema auth may already exist (Supabase creates it): created only when missing, and only
 -- a schema created here gets USAGE for PUBLIC (sae_internal.pin_privileges).
@@ -240,19 +207,6 @@ BEGIN
   RETURN done;
 END $f$;
 COMMENT ON FUNCTION auth.use_native_helpers(boolean) IS 'Switch auth.uid/role/email/jwt/sub/claim that are not ours (Supabase''s SQL helpers) to the native ones, in place (true), or back (false)';
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- src/api/debug.rs
--- requires:
---   auth_context
-
-CREATE FUNCTION auth.whoami() RETURNS jsonb LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'sae_auth_whoami';
-CREATE FUNCTION auth.stats() RETURNS jsonb LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'sae_auth_stats';
-COMMENT ON FUNCTION auth.whoami() IS 'The current role, where the request claims came from, and why auth.uid() is NULL when it is';
-COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, and, for superusers, the key cache''s figures';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -493,8 +447,9 @@ BEGIN
   RETURN method;
 END $$;
 
--- The claims a code carries checked (22023): an object that sets none of `taken`.
-CREATE FUNCTION sae_internal.flow_check_claims(claims jsonb, taken text[]) RETURNS void
+-- The claims a code carries checked (22023): an object that sets none of the claims the
+-- flows set themselves.
+CREATE FUNCTION sae_internal.flow_check_claims(claims jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   set_here text;
@@ -502,7 +457,8 @@ BEGIN
   IF claims IS NULL OR jsonb_typeof(claims) <> 'object' THEN
     PERFORM sae_internal.flow_raise('option', 'claims must be a JSON object');
   END IF;
-  SELECT string_agg(k, ', ') INTO set_here FROM jsonb_object_keys(claims) k WHERE k = ANY (taken);
+  SELECT string_agg(k, ', ') INTO set_here FROM jsonb_object_keys(claims) k
+  WHERE k IN ('sub', 'session_id', 'iat', 'exp', 'nbf', 'aud', 'iss', 'client_id', 'scope');
   IF set_here IS NOT NULL THEN
     PERFORM sae_internal.flow_raise('option', format('claims may not set %s (the flow sets them)', set_here));
   END IF;
@@ -549,8 +505,7 @@ BEGIN
     PERFORM sae_internal.flow_raise('option', 'subject must be a non-empty text');
   END IF;
   method := sae_internal.flow_pkce_method(challenge, method);
-  PERFORM sae_internal.flow_check_claims(claims,
-    ARRAY['sub', 'session_id', 'iat', 'exp', 'nbf', 'aud', 'iss', 'client_id', 'scope']);
+  PERFORM sae_internal.flow_check_claims(claims);
   IF ttl IS NULL OR ttl <= interval '0' THEN
     PERFORM sae_internal.flow_raise('option', 'ttl must be positive');
   END IF;
@@ -871,8 +826,7 @@ BEGIN
     END IF;
   END IF;
   granted := sae_internal.client_scope(scope, cl.scopes);
-  PERFORM sae_internal.flow_check_claims(claims,
-    ARRAY['sub', 'session_id', 'iat', 'exp', 'nbf', 'aud', 'iss', 'client_id', 'scope']);
+  PERFORM sae_internal.flow_check_claims(claims);
   PERFORM sae_internal.flow_cleanup();
   code := sae_internal.flow_secret();
   INSERT INTO sae_internal.sae_flow_codes
@@ -1000,6 +954,52 @@ COMMENT ON FUNCTION auth.provider_token_put(text, text, jsonb) IS 'Store a subje
 COMMENT ON FUNCTION auth.provider_token(text) IS 'The verified request subject''s own tokens from a provider (after auth.login, as its role, not for a registered client''s token), else NULL';
 COMMENT ON FUNCTION auth.provider_token_of(text, text) IS 'A subject''s tokens from a provider, for the server side (privileged)';
 COMMENT ON FUNCTION auth.provider_token_delete(text, text) IS 'Delete a subject''s tokens from a provider; true if there were any (privileged)';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/api/debug.rs
+-- requires:
+--   auth_context
+
+CREATE FUNCTION auth.whoami() RETURNS jsonb LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'sae_auth_whoami';
+CREATE FUNCTION auth.stats() RETURNS jsonb LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'sae_auth_stats';
+COMMENT ON FUNCTION auth.whoami() IS 'The current role, where the request claims came from, and why auth.uid() is NULL when it is';
+COMMENT ON FUNCTION auth.stats() IS 'This backend''s counters: verifications by outcome and reason, and, for superusers, the key cache''s figures';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/api/pgjwt.rs
+CREATE FUNCTION sae_internal.create_pgjwt_schema() RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+  IF to_regnamespace('pgjwt') IS NULL THEN
+    CREATE SCHEMA pgjwt;
+  ELSIF EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = 'pgjwt'::regnamespace
+                AND proname IN ('sign', 'verify', 'url_encode', 'url_decode')) THEN
+    PERFORM sae_internal.raise('pgjwt_installed');  -- 42723
+  ELSIF NOT (SELECT r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+             WHERE n.nspname = 'pgjwt') THEN
+    -- its owner could add overloads that callers' pgjwt.sign('...', '...') would pick
+    PERFORM sae_internal.raise('pgjwt_owner');  -- 42501
+  END IF;
+END $f$;
+SELECT sae_internal.create_pgjwt_schema();
+CREATE FUNCTION pgjwt.url_encode(data bytea) RETURNS text LANGUAGE sql IMMUTABLE STRICT
+  SET search_path = pg_catalog
+  AS $f$ SELECT translate(encode(data, 'base64'), E'+/=\n', '-_') $f$;
+CREATE FUNCTION pgjwt.url_decode(data text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT
+  SET search_path = pg_catalog
+  AS $f$ SELECT decode(t || repeat('=', (4 - length(t) % 4) % 4), 'base64')
+         FROM translate(data, '-_', '+/') t $f$;
+CREATE FUNCTION pgjwt.sign(payload json, secret text, algorithm text DEFAULT 'HS256') RETURNS text
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'sae_pgjwt_sign';
+CREATE FUNCTION pgjwt.verify(token text, secret text, algorithm text DEFAULT 'HS256')
+  RETURNS TABLE(header json, payload json, valid boolean)
+  LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'sae_pgjwt_verify';
+COMMENT ON FUNCTION pgjwt.sign(json, text, text) IS 'pgjwt 0.2.0 compatible: the same token byte for byte (native HMAC)';
+COMMENT ON FUNCTION pgjwt.verify(text, text, text) IS 'pgjwt 0.2.0 compatible: (header, payload, valid); valid false for a wrong secret, expired or not yet valid';
 /* </end connected objects> */
 
 /* <begin connected objects> */

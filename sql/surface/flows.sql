@@ -209,8 +209,9 @@ BEGIN
   RETURN method;
 END $$;
 
--- The claims a code carries checked (22023): an object that sets none of `taken`.
-CREATE FUNCTION sae_internal.flow_check_claims(claims jsonb, taken text[]) RETURNS void
+-- The claims a code carries checked (22023): an object that sets none of the claims the
+-- flows set themselves.
+CREATE FUNCTION sae_internal.flow_check_claims(claims jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   set_here text;
@@ -218,7 +219,8 @@ BEGIN
   IF claims IS NULL OR jsonb_typeof(claims) <> 'object' THEN
     PERFORM sae_internal.flow_raise('option', 'claims must be a JSON object');
   END IF;
-  SELECT string_agg(k, ', ') INTO set_here FROM jsonb_object_keys(claims) k WHERE k = ANY (taken);
+  SELECT string_agg(k, ', ') INTO set_here FROM jsonb_object_keys(claims) k
+  WHERE k IN ('sub', 'session_id', 'iat', 'exp', 'nbf', 'aud', 'iss', 'client_id', 'scope');
   IF set_here IS NOT NULL THEN
     PERFORM sae_internal.flow_raise('option', format('claims may not set %s (the flow sets them)', set_here));
   END IF;
@@ -265,8 +267,7 @@ BEGIN
     PERFORM sae_internal.flow_raise('option', 'subject must be a non-empty text');
   END IF;
   method := sae_internal.flow_pkce_method(challenge, method);
-  PERFORM sae_internal.flow_check_claims(claims,
-    ARRAY['sub', 'session_id', 'iat', 'exp', 'nbf', 'aud', 'iss', 'client_id', 'scope']);
+  PERFORM sae_internal.flow_check_claims(claims);
   IF ttl IS NULL OR ttl <= interval '0' THEN
     PERFORM sae_internal.flow_raise('option', 'ttl must be positive');
   END IF;

@@ -126,8 +126,7 @@ BEGIN
     END IF;
   END IF;
   granted := sae_internal.client_scope(scope, cl.scopes);
-  PERFORM sae_internal.flow_check_claims(claims,
-    ARRAY['sub', 'session_id', 'iat', 'exp', 'nbf', 'aud', 'iss', 'client_id', 'scope']);
+  PERFORM sae_internal.flow_check_claims(claims);
   PERFORM sae_internal.flow_cleanup();
   code := sae_internal.flow_secret();
   INSERT INTO sae_internal.sae_flow_codes
